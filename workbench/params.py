@@ -1,0 +1,77 @@
+"""Parameters given on the command line, checked against the notebook's `parameters` cell.
+
+Checking happens before any kernel or pipeline starts, so a typo costs nothing: an unknown name or
+a value that does not fit the default's type is an error listing the valid parameters.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from workbench.errors import WorkbenchError
+from workbench.plan import Parameter
+
+
+class ParameterError(WorkbenchError):
+    pass
+
+
+def _valid(params: dict[str, Parameter]) -> str:
+    if not params:
+        return "the notebook has no parameters cell"
+    return "valid parameters: " + ", ".join(f"{p.name} ({p.type}, default {p.source})" for p in params.values())
+
+
+def convert(param: Parameter, text: str) -> object:
+    kind = param.type
+    try:
+        if kind == "bool":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "str":
+            return text
+        value = ast.literal_eval(text)
+        if kind in ("list", "dict", "tuple", "set") and type(value).__name__ != kind:
+            raise ValueError(text)
+        return value
+    except (ValueError, SyntaxError):
+        if kind in ("NoneType", "expression"):
+            return text
+        raise
+
+
+def parse_overrides(pairs: list[str], params: dict[str, Parameter]) -> dict[str, object]:
+    """`["seed=8", "lr=0.1"]` -> typed values; ParameterError on anything that does not fit."""
+    values: dict[str, object] = {}
+    for pair in pairs or []:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ParameterError(
+                f"cannot read parameter {pair!r}",
+                hint="write -p NAME=VALUE, e.g. -p seed=8; " + _valid(params),
+            )
+        if name not in params:
+            raise ParameterError(f"unknown parameter {name!r}", hint=_valid(params))
+        try:
+            values[name] = convert(params[name], text)
+        except (ValueError, SyntaxError):
+            raise ParameterError(
+                f"parameter {name!r} expects {params[name].type}, got {text!r}",
+                hint=_valid(params),
+            ) from None
+    return values
+
+
+def effective(params: dict[str, Parameter], overrides: dict[str, object]) -> dict[str, object]:
+    values = {p.name: p.value for p in params.values() if p.type != "expression"}
+    values.update(overrides)
+    return values

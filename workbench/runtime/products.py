@@ -1,0 +1,454 @@
+"""Storage of the variables that pipeline tasks hand to each other.
+
+A product is a directory named after the variable (``products/<task>/<var>``)
+holding exactly one data file.  The directory, not the file, is the product so
+that the format can change between runs (a frame that stops being
+parquet-friendly becomes a pickle) without the pipeline declaring new paths.
+
+Formats are chosen for fidelity first: parquet and ``.npy`` are only used when
+the object is known to come back *identical* (same dtypes, same index, same
+names); everything else goes through cloudpickle, which also carries lambdas,
+closures and classes defined in a notebook's ``__main__``.
+
+pandas, numpy, pyarrow and cloudpickle are imported inside functions only:
+generated task code imports this module before knowing what it will store, and
+an object can only be a DataFrame or an ndarray if its library is already
+loaded, so ``sys.modules`` tells us which checks are worth doing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["ProductError", "load", "save"]
+
+# Longest suffix first: ".series.parquet" must win over ".parquet".
+_SERIES_PARQUET = ".series.parquet"
+_PARQUET = ".parquet"
+_NPY = ".npy"
+_PICKLE = ".pkl"
+_SUFFIXES = (_SERIES_PARQUET, _PARQUET, _NPY, _PICKLE)
+
+# Key under which save() keeps what pandas' parquet writer would lose.
+_META_KEY = "__workbench__"
+_SERIES_COLUMN = "values"
+
+_HOW_TO_FIX = (
+    "keep it inside one task, or convert it to a list/array/frame before the task ends"
+)
+
+
+class ProductError(Exception):
+    """A product cannot be written or read; the message says what to do."""
+
+
+def save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Store ``obj`` as the product directory ``path`` and return the data file.
+
+    The previous data file stays readable until the new one is complete, so a
+    crash or an unpicklable object never leaves a downstream task reading a
+    truncated or mismatched product.
+    """
+    directory = Path(path)
+    if not directory.name:
+        raise ProductError(
+            f"product path {str(path)!r} must end with the variable name, "
+            "e.g. products/<task>/<variable>"
+        )
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        target = _write_data_file(obj, directory)
+    except BaseException:
+        if created:
+            # An empty product directory would look like a finished task that
+            # produced nothing; leave the tree as it was.
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+    _remove_stale(directory, keep=target)
+    return target
+
+
+def _write_data_file(obj: Any, directory: Path) -> Path:
+    name = directory.name
+    kind = _fast_format(obj)
+    if kind is not None:
+        target = directory / f"{name}{kind}"
+        try:
+            _write_atomic(target, lambda fh: _FAST_WRITERS[kind](obj, fh))
+        except (ValueError, TypeError, KeyError, NotImplementedError):
+            # pyarrow's conversion errors subclass these.  The whitelist should
+            # make this unreachable; pickle is the safety net that keeps an
+            # exotic frame from failing the task.
+            pass
+        else:
+            return target
+    target = directory / f"{name}{_PICKLE}"
+    _write_atomic(target, lambda fh: _write_pickle(obj, fh, directory))
+    return target
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Read back the object that ``save`` stored in the product directory.
+
+    The format is recovered from the file suffix, not from the pipeline spec,
+    so products written by an older run with another format still load.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise ProductError(
+            f"{_describe(directory)} has not been produced: {directory} does "
+            "not exist; run the upstream task first"
+        )
+    data_file = _pick_data_file(directory)
+    if data_file is None:
+        raise ProductError(
+            f"{_describe(directory)} has not been produced: {directory} holds "
+            "no data file; run the upstream task first"
+        )
+    try:
+        return _READERS[_suffix(data_file.name)](data_file)
+    except Exception as exc:
+        raise ProductError(
+            f"cannot read {_describe(directory)} from {data_file}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _fast_format(obj: Any) -> str | None:
+    """The non-pickle suffix for ``obj``, or None when only pickle is faithful.
+
+    Exact type checks on purpose: a subclass (GeoDataFrame, np.matrix) would
+    come back as its base class from parquet or ``.npy``.
+    """
+    np = sys.modules.get("numpy")
+    if np is not None and type(obj) is np.ndarray and not obj.dtype.hasobject:
+        return _NPY
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return None
+    if type(obj) is pd.DataFrame and _frame_is_parquet_safe(obj):
+        return _PARQUET
+    if type(obj) is pd.Series and _series_is_parquet_safe(obj):
+        return _SERIES_PARQUET
+    return None
+
+
+def _write_npy(obj: Any, fh: IO[bytes]) -> None:
+    import numpy as np
+
+    np.save(fh, obj, allow_pickle=False)
+
+
+def _read_npy(data_file: Path) -> Any:
+    import numpy as np
+
+    return np.load(data_file, allow_pickle=False)
+
+
+def _write_frame_parquet(frame: Any, fh: IO[bytes]) -> None:
+    _to_parquet(frame, fh, meta={})
+
+
+def _write_series_parquet(series: Any, fh: IO[bytes]) -> None:
+    frame = series.to_frame(name=_SERIES_COLUMN)
+    frame.attrs = {}
+    _to_parquet(frame, fh, meta={"series_name": series.name, "attrs": series.attrs})
+
+
+def _to_parquet(frame: Any, fh: IO[bytes], meta: dict[str, Any]) -> None:
+    # pandas only persists ``attrs`` (as JSON) and drops an index's freq, so
+    # both ride along in the attrs under our own key and are put back on load.
+    meta.setdefault("attrs", frame.attrs)
+    freq = getattr(frame.index, "freq", None)
+    meta["index_freq"] = None if freq is None else frame.index.freqstr
+    carrier = frame.copy(deep=False)
+    carrier.attrs = {_META_KEY: meta}
+    carrier.to_parquet(fh, engine="pyarrow")
+
+
+def _read_frame_parquet(data_file: Path) -> Any:
+    frame, meta = _from_parquet(data_file)
+    frame.attrs = meta.get("attrs", {})
+    return frame
+
+
+def _read_series_parquet(data_file: Path) -> Any:
+    frame, meta = _from_parquet(data_file)
+    series = frame.iloc[:, 0]
+    series.name = meta.get("series_name")
+    series.attrs = meta.get("attrs", {})
+    return series
+
+
+def _from_parquet(data_file: Path) -> tuple[Any, dict[str, Any]]:
+    import pandas as pd
+
+    frame = pd.read_parquet(data_file, engine="pyarrow")
+    meta = frame.attrs.get(_META_KEY, {})
+    frame.attrs = {}
+    freq = meta.get("index_freq")
+    if freq is not None:
+        frame.index = type(frame.index)(frame.index, freq=freq)
+    return frame, meta
+
+
+def _write_pickle(obj: Any, fh: IO[bytes], directory: Path) -> None:
+    import cloudpickle
+
+    try:
+        cloudpickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise ProductError(
+            f"cannot save {_describe(directory)}: a {_type_name(obj)} object "
+            f"cannot be passed between tasks ({type(exc).__name__}: {exc}); "
+            f"{_HOW_TO_FIX}"
+        ) from exc
+
+
+def _read_pickle(data_file: Path) -> Any:
+    # cloudpickle writes standard pickles; the stream imports cloudpickle
+    # itself when it needs to rebuild functions or classes by value.
+    with data_file.open("rb") as fh:
+        return pickle.load(fh)
+
+
+_FAST_WRITERS = {
+    _NPY: _write_npy,
+    _PARQUET: _write_frame_parquet,
+    _SERIES_PARQUET: _write_series_parquet,
+}
+_READERS = {
+    _NPY: _read_npy,
+    _PARQUET: _read_frame_parquet,
+    _SERIES_PARQUET: _read_series_parquet,
+    _PICKLE: _read_pickle,
+}
+
+
+# ----------------------------------------------------- parquet fidelity rules
+#
+# pandas 3 + pyarrow write many things to parquet that do not come back the
+# same (object strings return as ``str`` dtype, lists as ndarrays, all-NaN
+# object columns as None, int categoricals as plain ints, datetime64[s] as [ms],
+# dateutil timezones as zoneinfo, int index names as strings).  Rather than
+# reading every file back to check, only layouts verified to round-trip
+# exactly are sent to parquet.
+
+
+def _frame_is_parquet_safe(frame: Any) -> bool:
+    columns = frame.columns
+    if len(columns) == 0 or not columns.is_unique:
+        return False
+    if not _name_is_safe(columns.names):
+        return False
+    if columns.nlevels == 1:
+        if not (_is_default_str(columns.dtype) and _all_str(columns)):
+            return False
+    elif not (
+        all(_is_default_str(level.dtype) for level in columns.levels)
+        and all(_all_str(label) for label in columns)
+    ):
+        return False
+    return (
+        _index_is_safe(frame.index)
+        and all(_dtype_is_safe(dtype) for dtype in frame.dtypes)
+        and _attrs_are_safe(frame.attrs)
+    )
+
+
+def _series_is_parquet_safe(series: Any) -> bool:
+    name = series.name
+    if name is not None and type(name) not in (str, int, float, bool):
+        return False
+    if series.index.name == _SERIES_COLUMN:
+        return False
+    return (
+        _index_is_safe(series.index)
+        and _dtype_is_safe(series.dtype)
+        and _attrs_are_safe(series.attrs)
+    )
+
+
+def _index_is_safe(index: Any) -> bool:
+    import pandas as pd
+
+    if not _name_is_safe(index.names):
+        return False
+    if isinstance(index, pd.RangeIndex):
+        return True
+    if isinstance(index, pd.MultiIndex):
+        return all(_dtype_is_safe(level.dtype) for level in index.levels)
+    freq = getattr(index, "freq", None)
+    if freq is not None:
+        from pandas.tseries.frequencies import to_offset
+
+        # Custom business days (holidays...) do not survive freqstr.
+        if not isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)):
+            return False
+        try:
+            if to_offset(index.freqstr) != freq:
+                return False
+        except ValueError:
+            return False
+    return _dtype_is_safe(index.dtype)
+
+
+def _dtype_is_safe(dtype: Any) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "biuf":
+            return True
+        if dtype.kind in "mM":
+            return np.datetime_data(dtype)[0] in ("ms", "us", "ns")
+        return False
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _is_default_str(dtype.categories.dtype)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        import datetime
+        import zoneinfo
+
+        return dtype.unit in ("ms", "us", "ns") and isinstance(
+            dtype.tz, (zoneinfo.ZoneInfo, datetime.timezone)
+        )
+    masked = (
+        pd.BooleanDtype,
+        pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype,
+        pd.UInt8Dtype, pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype,
+        pd.Float32Dtype, pd.Float64Dtype,
+    )  # fmt: skip
+    if isinstance(dtype, masked):
+        return True
+    if isinstance(dtype, pd.PeriodDtype):
+        return True
+    if isinstance(dtype, pd.IntervalDtype):
+        return dtype.subtype is not None and _dtype_is_safe(dtype.subtype)
+    return isinstance(dtype, pd.ArrowDtype)
+
+
+def _is_default_str(dtype: Any) -> bool:
+    """True for the dtype pandas itself infers for strings (what parquet returns)."""
+    import pandas as pd
+
+    return isinstance(dtype, pd.StringDtype) and dtype == pd.Index(["x"]).dtype
+
+
+def _all_str(values: Any) -> bool:
+    return all(type(value) is str for value in values)
+
+
+def _name_is_safe(names: Any) -> bool:
+    return all(name is None or type(name) is str for name in names)
+
+
+def _attrs_are_safe(attrs: Any) -> bool:
+    # attrs travel as JSON: tuples would come back as lists, int keys as str.
+    try:
+        return json.loads(json.dumps(attrs)) == attrs
+    except (TypeError, ValueError):
+        return False
+
+
+# ----------------------------------------------------------------- files
+
+
+def _write_atomic(target: Path, write: Any) -> None:
+    """Write ``target`` through a temp file so readers never see a partial one."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        # "xb" rather than mkstemp: mkstemp's 0600 mode would survive the
+        # rename and hide products from other users of a shared directory.
+        with tmp.open("xb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_directory(target.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_stale(directory: Path, keep: Path) -> None:
+    for data_file in _data_files(directory):
+        if data_file.name != keep.name:
+            with contextlib.suppress(FileNotFoundError):
+                data_file.unlink()
+
+
+def _data_files(directory: Path) -> Iterator[Path]:
+    for entry in directory.iterdir():
+        if (
+            not entry.name.startswith(".")
+            and _suffix(entry.name) is not None
+            and entry.is_file()
+        ):
+            yield entry
+
+
+def _pick_data_file(directory: Path) -> Path | None:
+    # More than one file only exists if a save died between the rename and
+    # the cleanup; the newest one is the completed write.
+    candidates = list(_data_files(directory))
+    if not candidates:
+        return None
+    return max(
+        candidates,
+        key=lambda p: (p.stat().st_mtime_ns, _stem(p.name) == directory.name),
+    )
+
+
+def _suffix(filename: str) -> str | None:
+    for suffix in _SUFFIXES:
+        if filename.endswith(suffix) and len(filename) > len(suffix):
+            return suffix
+    return None
+
+
+def _stem(filename: str) -> str:
+    suffix = _suffix(filename) or ""
+    return filename[: len(filename) - len(suffix)]
+
+
+def _describe(directory: Path) -> str:
+    task = directory.parent.name
+    if task:
+        return f"variable {directory.name!r} of task {task!r}"
+    return f"variable {directory.name!r}"
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    module = cls.__module__
+    if module in ("builtins", "__main__"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"

@@ -191,6 +191,8 @@ def free_globals(node, enclosing: frozenset = frozenset()) -> tuple[set[str], se
             local.update(sub.names)
         elif isinstance(sub, ast.Name):
             (loads if isinstance(sub.ctx, ast.Load) else local).add(sub.id)
+        elif isinstance(sub, ast.AugAssign) and isinstance(sub.target, ast.Name):
+            loads.add(sub.target.id)  # `x += 1` reads x first
         elif isinstance(sub, ast.alias):
             local.add((sub.asname or sub.name).split(".")[0])
         elif isinstance(sub, ast.ExceptHandler) and sub.name:
@@ -393,6 +395,10 @@ class _StatementVisitor:
                 for b in names[i + 1 :]:
                     if a != b:
                         s.aliases.append((a, b))
+            if isinstance(node.value, ast.GeneratorExp):
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        s.constructed[t.id] = "<generator>"
             if isinstance(node.value, ast.Call):
                 ctor = dotted(node.value.func)
                 if ctor:

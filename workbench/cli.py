@@ -114,15 +114,21 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _resolve_target(target: str, output: str | None = None, force: bool = False):
-    """A notebook is exported first (only changed files are written); a folder is used as is."""
+def _resolve_target(target: str, output: str | None, pairs: list[str]):
+    """(plan, pipeline folder, typed overrides). A notebook is exported first (only changed files
+    are written), after its parameters were checked; a folder is used as it is."""
+    from workbench.params import parse_overrides
     from workbench.run import load_plan
 
     path = Path(target)
     if path.suffix == ".ipynb":
-        plan, out = _export(target, output, force, quiet=True)
-        return plan, out.resolve()
-    return load_plan(path), path.resolve()
+        plan = _plan(target)
+        overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
+        plan, out = _export(target, output, False, quiet=True)
+        return plan, out.resolve(), overrides
+    plan = load_plan(path)
+    overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
+    return plan, path.resolve(), overrides
 
 
 def _progress(message: str) -> None:
@@ -130,11 +136,10 @@ def _progress(message: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from workbench.params import effective, parse_overrides
+    from workbench.params import effective
     from workbench.run import build
 
-    plan, pipeline = _resolve_target(args.target, args.output)
-    overrides = parse_overrides(args.param, plan.parameters)
+    plan, pipeline, overrides = _resolve_target(args.target, args.output, args.param)
     result = build(pipeline, plan, effective(plan.parameters, overrides), force=args.force,
                    jobs=args.jobs, progress=_progress)
     ran = result.ran
@@ -150,11 +155,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from workbench.params import effective, parse_overrides
+    from workbench.params import effective
     from workbench.verify import verify
 
-    plan, pipeline = _resolve_target(args.notebook, args.output)
-    overrides = parse_overrides(args.param, plan.parameters)
+    plan, pipeline, overrides = _resolve_target(args.notebook, args.output, args.param)
     report = verify(Path(args.notebook), pipeline, plan, effective(plan.parameters, overrides),
                     overrides, progress=_progress)
     print(report.table())

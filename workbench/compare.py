@@ -159,6 +159,12 @@ class _Comparer:
                 return self._random_state(a.state, b.state, path, "bit generator")
         if _is_estimator(a):
             return self._estimators(a, b, path)
+        if callable(getattr(a, "getvalue", None)) and callable(getattr(b, "getvalue", None)):
+            # text buffers: what they hold, not how the kernel wrapped them
+            return self._dispatch(a.getvalue(), b.getvalue(), f"{path}.getvalue()")
+        if type(a).__name__ == "CapturedIO" and _same_type(a, b):
+            # %%capture: IPython's capture holds the stream objects of whoever ran it
+            return self._dispatch((a.stdout, a.stderr), (b.stdout, b.stderr), f"{path}.(stdout, stderr)")
         return self._objects(a, b, path)
 
     # ------------------------------------------------------------- scalars

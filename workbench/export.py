@@ -195,6 +195,7 @@ def render_pipeline_yaml(plan: Plan, notebook_dir_from_pipeline: str) -> str:
             for p in params:
                 lines.append(f"      {p}: {_q('{{' + p + '}}')}")
         lines += [
+            "    static_analysis: disable  # Workbench analysed the code when it exported it",
             "    executor: ploomber-engine",
             "    executor_params:",
             f"      cwd: {_q(cwd)}",

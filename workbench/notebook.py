@@ -204,8 +204,13 @@ def read_notebook(path: str | Path, display_path: str | None = None) -> Notebook
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PlanError(f"{shown}: no such notebook", hint="check the path") from None
+    except IsADirectoryError:
+        raise PlanError(f"{shown}: is a directory, not a notebook", hint="pass the path of an .ipynb file") from None
     except OSError as exc:
-        raise PlanError(f"{shown}: cannot read the notebook ({exc.strerror})") from None
+        raise PlanError(
+            f"{shown}: cannot read the notebook ({exc.strerror})",
+            hint="check the file's permissions, or pass the path of an .ipynb file",
+        ) from None
     return parse_notebook(raw, shown)
 
 
@@ -219,6 +224,12 @@ def parse_notebook(raw: bytes, shown: str) -> Notebook:
             hint="notebooks are UTF-8 JSON; re-save it from Jupyter or fix the encoding",
             location=where,
         ) from None
+    if not text.strip():
+        raise PlanError(
+            "the file is empty",
+            hint="restore the notebook from version control, or create it from JupyterLab",
+            location=where,
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -248,10 +259,11 @@ def parse_notebook(raw: bytes, shown: str) -> Notebook:
     cells: list[Cell] = []
     for index, c in enumerate(cells_raw):
         if not isinstance(c, dict) or c.get("cell_type") not in ("code", "markdown", "raw"):
+            cell_id = c.get("id") if isinstance(c, dict) and isinstance(c.get("id"), str) else None
             raise PlanError(
                 "malformed cell (no valid cell_type)",
                 hint="re-save the notebook from Jupyter",
-                location=Location(shown, index),
+                location=Location(shown, index, cell_id),
             )
         meta = c.get("metadata") or {}
         raw_tags = meta.get("tags") or []
@@ -262,7 +274,7 @@ def parse_notebook(raw: bytes, shown: str) -> Notebook:
         tags = parse_tags(raw_tags, loc) if c["cell_type"] == "code" else CellTags()
         src = _source(c)
         if not isinstance(src, str):
-            raise PlanError("cell source is not text", location=loc)
+            raise PlanError("cell source is not text", hint="re-save the notebook from Jupyter", location=loc)
         cells.append(Cell(index, cell_id, c["cell_type"], src, tags, list(raw_tags)))
     kernel = ((data.get("metadata") or {}).get("kernelspec") or {}).get("name")
     return Notebook(shown, cells, hashlib.sha256(raw).hexdigest(), kernel)

@@ -7,8 +7,9 @@ a value that does not fit the default's type is an error listing the valid param
 from __future__ import annotations
 
 import ast
+import difflib
 
-from workbench.errors import WorkbenchError
+from workbench.errors import Location, WorkbenchError
 from workbench.plan import Parameter
 
 
@@ -48,8 +49,22 @@ def convert(param: Parameter, text: str) -> object:
         raise
 
 
-def parse_overrides(pairs: list[str], params: dict[str, Parameter]) -> dict[str, object]:
-    """`["seed=8", "lr=0.1"]` -> typed values; ParameterError on anything that does not fit."""
+def parse_overrides(pairs: list[str], params: dict[str, Parameter], notebook: str | None = None,
+                    cell_ids: dict[int, str | None] | None = None) -> dict[str, object]:
+    """`["seed=8", "lr=0.1"]` -> typed values; ParameterError on anything that does not fit.
+
+    With the notebook's path (and its cells' ids), errors point at the parameters cell.
+    """
+    cell_ids = cell_ids or {}
+    first = next(iter(params.values()), None)
+
+    def where(param: Parameter | None) -> Location | None:
+        if notebook is None:
+            return None
+        if param is None:
+            return Location(notebook, first.cell, cell_ids.get(first.cell)) if first else Location(notebook)
+        return Location(notebook, param.cell, cell_ids.get(param.cell), param.line)
+
     values: dict[str, object] = {}
     for pair in pairs or []:
         name, sep, text = pair.partition("=")
@@ -58,15 +73,22 @@ def parse_overrides(pairs: list[str], params: dict[str, Parameter]) -> dict[str,
             raise ParameterError(
                 f"cannot read parameter {pair!r}",
                 hint="write -p NAME=VALUE, e.g. -p seed=8; " + _valid(params),
+                location=where(None),
             )
         if name not in params:
-            raise ParameterError(f"unknown parameter {name!r}", hint=_valid(params))
+            guess = difflib.get_close_matches(name, list(params), n=1)
+            raise ParameterError(
+                f"unknown parameter {name!r}" + (f" (did you mean {guess[0]!r}?)" if guess else ""),
+                hint=_valid(params),
+                location=where(None),
+            )
         try:
             values[name] = convert(params[name], text)
         except (ValueError, SyntaxError):
             raise ParameterError(
                 f"parameter {name!r} expects {params[name].type}, got {text!r}",
                 hint=_valid(params),
+                location=where(params[name]),
             ) from None
     return values
 

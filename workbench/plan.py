@@ -24,6 +24,7 @@ from workbench.magics import transform
 from workbench.notebook import Cell, Notebook, _suggest
 
 SCHEMA = "workbench.plan/1"
+UNSAVEABLE = {"<generator>": "a generator", "open": "an open file", "iter": "an iterator"}
 RANDOM_STATE_PRODUCT = {"numpy": "numpy_random_state", "random": "python_random_state"}
 
 
@@ -192,7 +193,9 @@ def _sections(nb: Notebook) -> tuple[dict[int, str], dict[int, str]]:
         if cell.cell_type == "code" and t.skip:
             role[cell.index] = "skip"
             continue
-        if cell.cell_type == "code" and t.parameters:
+        injected = "injected-parameters" in cell.raw_tags and not t.task
+        if cell.cell_type == "code" and (t.parameters or injected):
+            # papermill's injected cell holds parameter values too: it must not become a task
             role[cell.index] = "parameters"
             continue
         if cell.cell_type == "code" and (t.imports or t.functions):
@@ -276,6 +279,7 @@ class _Binding:
     line: int
     ref: str | None = None  # Definition id / parameter name
     maybe: bool = False
+    ctor: str = ""  # what made the value, when the statement says (`open`, `<generator>`, ...)
 
 
 class _Planner:
@@ -324,6 +328,12 @@ class _Planner:
 
 def _undefined(nb: Notebook, planner: _Planner, name: str, cell: int, line: int, task: str) -> PlanError:
     later = planner.later.get(name)
+    if later is not None and later[0] == cell and later[1] > line:
+        return PlanError(
+            f"name {name!r} is used before it is defined (on line {later[1]} of this cell)",
+            hint=f"move the line that defines {name!r} above line {line}",
+            location=nb.location(cell, line),
+        )
     if later is not None and later[0] > cell:
         return PlanError(
             f"name {name!r} is used before it is defined (it is first defined in cell {later[0]})",
@@ -448,8 +458,11 @@ def build_plan(nb: Notebook, name: str | None = None) -> Plan:
         for after in tags.after:
             task.upstream.setdefault(after, Edge()).after = True
         for line in extra_imports.get(cell.index, []):
+            # imports the Python form of a magic needs (`%%capture` -> capture_output)
             if line not in task.imports_needed:
                 task.imports_needed.append(line)
+            for stmt in analyse_cell(line, cell.index):
+                planner.sure.setdefault(task.name, set()).update(stmt.binds)
         for i, stmt in enumerate(stmts):
             _visit_task_statement(planner, nb, task, tasks, cell, i, stmt, params)
         if tags.metrics:
@@ -470,7 +483,7 @@ def build_plan(nb: Notebook, name: str | None = None) -> Plan:
                     + f"the tasks are: {', '.join(tasks)}",
                     location=nb.location(cell, 1),
                 )
-    order = _toposort(nb, tasks)
+    order = _toposort(nb, tasks, owner)
 
     # 4. sinks keep every value they define, so that results can be read and verified
     downstream = {t: set() for t in tasks}
@@ -573,6 +586,15 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
             pending.extend((g, line) for g in d.deferred.get(n, ()))
         elif binding.kind == "task":
             up = binding.owner
+            if binding.ctor in UNSAVEABLE:
+                raise PlanError(
+                    f"task {name!r} needs {n!r} from task {up!r}, but {n!r} is "
+                    f"{UNSAVEABLE[binding.ctor]}, which cannot be saved as a product",
+                    hint=f"use {n!r} only inside task {up!r}, or turn it into data before the task "
+                    f"ends (e.g. `{n} = list({n})`)",
+                    location=nb.location(binding.cell, binding.line),
+                    detail=f"used in cell {cell.index}, line {line}",
+                )
             task.inputs[n] = up
             edge = task.upstream.setdefault(up, Edge())
             if n not in edge.variables:
@@ -642,7 +664,7 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
             planner.bind(n, _Binding("def", name, cell.index, stmt.line, ref, maybe=True))
     else:
         for n in stmt.binds:
-            planner.bind(n, _Binding("task", name, cell.index, stmt.line))
+            planner.bind(n, _Binding("task", name, cell.index, stmt.line, ctor=stmt.constructed.get(n, "")))
             planner.rngs.discard(n) if n not in stmt.constructed else None
             for group in planner.aliases.values():
                 group.discard(n)
@@ -657,7 +679,7 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
                     continue
                 b = planner.resolve(other, name)
                 if b is not None and b.kind == "task":
-                    task.inputs.setdefault(other, b.owner)
+                    # `other = n` after loading n: the same object, as in the notebook
                     task.aliases.append([other, n])
                     planner.bind(other, _Binding("task", name, cell.index, stmt.line))
         for a, b in stmt.aliases:
@@ -679,7 +701,7 @@ def _use_definition(planner: _Planner, task: Task, ref: str) -> None:
         task.definitions.sort(key=lambda r: (planner.definitions[r].cell, planner.definitions[r].line))
 
 
-def _toposort(nb: Notebook, tasks: dict[str, Task]) -> list[str]:
+def _toposort(nb: Notebook, tasks: dict[str, Task], owner: dict[int, str]) -> list[str]:
     state: dict[str, int] = {}
     order: list[str] = []
     stack: list[str] = []
@@ -688,15 +710,21 @@ def _toposort(nb: Notebook, tasks: dict[str, Task]) -> list[str]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = stack[stack.index(name):] + [name]
-            culprit = next(
-                (c for c in nb.cells if c.tags.after and c.tags.task in cycle), None
-            )
+            cycle = stack[stack.index(name):] + [name]  # each task needs the next one
+            culprit, named = None, None
+            for task_name, needed in zip(cycle, cycle[1:]):
+                for c in nb.cells:
+                    if owner.get(c.index) == task_name and needed in c.tags.after:
+                        culprit, named = c, needed
+                        break
+                if culprit:
+                    break
             raise PlanError(
-                "the tasks form a cycle: " + " -> ".join(reversed(cycle)),
+                "the tasks form a cycle: " + " -> ".join(reversed(cycle))
+                + " (each runs after the one before it)",
                 hint="a task cannot run after a task that needs its results: remove one of the "
                 "`after:` tags on the cycle"
-                + (f" (cell {culprit.index} has `after:{culprit.tags.after[0]}`)" if culprit else ""),
+                + (f" (cell {culprit.index} has `after:{named}`)" if culprit else ""),
                 location=nb.location(culprit, 1) if culprit else nb.location(),
             )
         state[name] = 1

@@ -14,12 +14,14 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.errors import RunError, WorkbenchError
+from workbench.errors import Location, RunError, WorkbenchError
 from workbench.plan import Plan
 
 STATE = Path(".workbench") / "state.json"
@@ -66,9 +68,14 @@ def product_paths(pipeline: Path, plan: Plan) -> dict[str, dict[str, Path]]:
 
 def _fingerprints(pipeline: Path, plan: Plan, params: dict) -> dict[str, str]:
     prints: dict[str, str] = {}
+    # pipeline.yaml (products, executors) and env.yaml concern every task
+    common = hashlib.sha256()
+    for spec in ("pipeline.yaml", "env.yaml"):
+        common.update((pipeline / spec).read_bytes())
     for name in plan.order:
         task = plan.task(name)
-        h = hashlib.sha256((pipeline / "tasks" / f"{name}.py").read_bytes())
+        h = common.copy()
+        h.update((pipeline / "tasks" / f"{name}.py").read_bytes())
         h.update(json.dumps({p: params.get(p) for p in task.parameters}, sort_keys=True, default=str).encode())
         for up in sorted(task.upstream):
             h.update(prints[up].encode())
@@ -141,7 +148,9 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
     from ploomber.exceptions import DAGBuildError
     from ploomber.spec import DAGSpec
 
-    with _in_dir(pipeline):
+    with _in_dir(pipeline), warnings.catch_warnings():
+        # "placeholders declared but unused": env.yaml holds every parameter, tasks take some
+        warnings.filterwarnings("ignore", category=UserWarning)
         spec = DAGSpec(str(pipeline / "pipeline.yaml"), env=params, lazy_import=False)
         dag = spec.to_dag()
     if jobs > 1:
@@ -152,7 +161,9 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
     sink = io.StringIO()
     times: dict[str, float] = {}
     try:
-        with contextlib.redirect_stdout(sink):
+        with contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            # Ploomber's render/build warnings repeat what the plan already said
+            warnings.filterwarnings("ignore", category=UserWarning, module="ploomber")
             dag.render(force=force, show_progress=False)
             pending = [t.name for t in dag.values() if t.exec_status != TaskStatus.Skipped]
             if progress:
@@ -191,16 +202,18 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: Exception) -
     name = failed[0] if failed else "?"
     cause = _root_cause(exc)
     executed = pipeline / "products" / f"{name}.ipynb"
-    cell_text = _failing_cell(executed)
+    cell_text, error = _failing_cell(executed)
     location = None
-    detail = f"{type(cause).__name__}: {cause}" if cause else str(exc).strip().splitlines()[-1]
+    if error:
+        detail = error
+    elif cause:
+        detail = f"{type(cause).__name__}: {cause}"
+    else:
+        found = re.findall(r"^(\w+(?:Error|Exception|Interrupt)\b.*)$", str(exc), re.M)
+        detail = found[-1] if found else str(exc).strip().splitlines()[0]
     if cell_text and name != "?":
-        import re
-
         m = re.search(r"notebook cell (\d+)", cell_text)
         if m:
-            from workbench.errors import Location
-
             index = int(m.group(1))
             location = Location(plan.notebook, index, plan.cells[index].id)
     return RunError(
@@ -224,13 +237,16 @@ def _root_cause(exc: BaseException | None) -> BaseException | None:
     return last
 
 
-def _failing_cell(executed: Path) -> str | None:
+def _failing_cell(executed: Path) -> tuple[str | None, str | None]:
+    """(the failing cell's title or source, 'Error: message') from the executed task notebook."""
     try:
         nb = json.loads(executed.read_text())
     except (OSError, ValueError):
-        return None
+        return None, None
     for cell in nb.get("cells", []):
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
-            meta = cell.get("metadata", {})
-            return meta.get("title") or "".join(cell.get("source", ""))
-    return None
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                meta = cell.get("metadata", {})
+                text = meta.get("title") or "".join(cell.get("source", ""))
+                return text, f"{output.get('ename')}: {output.get('evalue')}"
+    return None, None

@@ -10,23 +10,24 @@ the object is known to come back *identical* (same dtypes, same index, same
 names); everything else goes through cloudpickle, which also carries lambdas,
 closures and classes defined in a notebook's ``__main__``.
 
-pandas, numpy, pyarrow and cloudpickle are imported inside functions only:
-generated task code imports this module before knowing what it will store, and
-an object can only be a DataFrame or an ndarray if its library is already
-loaded, so ``sys.modules`` tells us which checks are worth doing.
+Every task imports this module before knowing what it will store, so pandas,
+numpy, pyarrow and cloudpickle (even json and pickle) are imported inside
+functions only.  An object can only be a DataFrame or an ndarray if its
+library is already loaded, so ``sys.modules`` tells which checks are worth
+doing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import pickle
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import IO
 
 __all__ = ["ProductError", "load", "save"]
 
@@ -41,9 +42,7 @@ _SUFFIXES = (_SERIES_PARQUET, _PARQUET, _NPY, _PICKLE)
 _META_KEY = "__workbench__"
 _SERIES_COLUMN = "values"
 
-_HOW_TO_FIX = (
-    "keep it inside one task, or convert it to a list/array/frame before the task ends"
-)
+_HOW_TO_FIX = "keep it inside one task, or convert it to a list/array/frame before the task ends"
 
 
 class ProductError(Exception):
@@ -60,8 +59,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> Path:
     directory = Path(path)
     if not directory.name:
         raise ProductError(
-            f"product path {str(path)!r} must end with the variable name, "
-            "e.g. products/<task>/<variable>"
+            f"product path {str(path)!r} must end with the variable name, e.g. products/<task>/<variable>"
         )
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
@@ -85,10 +83,10 @@ def _write_data_file(obj: Any, directory: Path) -> Path:
         target = directory / f"{name}{kind}"
         try:
             _write_atomic(target, lambda fh: _FAST_WRITERS[kind](obj, fh))
-        except (ValueError, TypeError, KeyError, NotImplementedError):
-            # pyarrow's conversion errors subclass these.  The whitelist should
-            # make this unreachable; pickle is the safety net that keeps an
-            # exotic frame from failing the task.
+        except (ImportError, ValueError, TypeError, KeyError, NotImplementedError):
+            # No pyarrow, or a conversion error (pyarrow's subclass these).
+            # The whitelist should make the latter unreachable; pickle is the
+            # safety net that keeps an exotic frame from failing the task.
             pass
         else:
             return target
@@ -106,22 +104,17 @@ def load(path: str | os.PathLike[str]) -> Any:
     directory = Path(path)
     if not directory.is_dir():
         raise ProductError(
-            f"{_describe(directory)} has not been produced: {directory} does "
-            "not exist; run the upstream task first"
+            f"{_describe(directory)} has not been produced: {directory} does not exist; run the upstream task first"
         )
     data_file = _pick_data_file(directory)
     if data_file is None:
         raise ProductError(
-            f"{_describe(directory)} has not been produced: {directory} holds "
-            "no data file; run the upstream task first"
+            f"{_describe(directory)} has not been produced: {directory} holds no data file; run the upstream task first"
         )
     try:
         return _READERS[_suffix(data_file.name)](data_file)
     except Exception as exc:
-        raise ProductError(
-            f"cannot read {_describe(directory)} from {data_file}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+        raise ProductError(f"cannot read {_describe(directory)} from {data_file}: {type(exc).__name__}: {exc}") from exc
 
 
 # ---------------------------------------------------------------- formats
@@ -206,6 +199,8 @@ def _from_parquet(data_file: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _write_pickle(obj: Any, fh: IO[bytes], directory: Path) -> None:
+    import pickle
+
     import cloudpickle
 
     try:
@@ -213,16 +208,20 @@ def _write_pickle(obj: Any, fh: IO[bytes], directory: Path) -> None:
     except OSError:
         raise
     except Exception as exc:
+        culprit = f"a {_type_name(obj)} object"
+        if type(obj).__name__ not in str(exc):
+            culprit += " (or something it contains)"
         raise ProductError(
-            f"cannot save {_describe(directory)}: a {_type_name(obj)} object "
-            f"cannot be passed between tasks ({type(exc).__name__}: {exc}); "
-            f"{_HOW_TO_FIX}"
+            f"cannot save {_describe(directory)}: {culprit} cannot be passed "
+            f"between tasks ({type(exc).__name__}: {exc}); {_HOW_TO_FIX}"
         ) from exc
 
 
 def _read_pickle(data_file: Path) -> Any:
     # cloudpickle writes standard pickles; the stream imports cloudpickle
     # itself when it needs to rebuild functions or classes by value.
+    import pickle
+
     with data_file.open("rb") as fh:
         return pickle.load(fh)
 
@@ -260,8 +259,7 @@ def _frame_is_parquet_safe(frame: Any) -> bool:
         if not (_is_default_str(columns.dtype) and _all_str(columns)):
             return False
     elif not (
-        all(_is_default_str(level.dtype) for level in columns.levels)
-        and all(_all_str(label) for label in columns)
+        all(_is_default_str(level.dtype) for level in columns.levels) and all(_all_str(label) for label in columns)
     ):
         return False
     return (
@@ -275,13 +273,9 @@ def _series_is_parquet_safe(series: Any) -> bool:
     name = series.name
     if name is not None and type(name) not in (str, int, float, bool):
         return False
-    if series.index.name == _SERIES_COLUMN:
+    if _SERIES_COLUMN in series.index.names:
         return False
-    return (
-        _index_is_safe(series.index)
-        and _dtype_is_safe(series.dtype)
-        and _attrs_are_safe(series.attrs)
-    )
+    return _index_is_safe(series.index) and _dtype_is_safe(series.dtype) and _attrs_are_safe(series.attrs)
 
 
 def _index_is_safe(index: Any) -> bool:
@@ -326,9 +320,7 @@ def _dtype_is_safe(dtype: Any) -> bool:
         import datetime
         import zoneinfo
 
-        return dtype.unit in ("ms", "us", "ns") and isinstance(
-            dtype.tz, (zoneinfo.ZoneInfo, datetime.timezone)
-        )
+        return dtype.unit in ("ms", "us", "ns") and isinstance(dtype.tz, (zoneinfo.ZoneInfo, datetime.timezone))
     masked = (
         pd.BooleanDtype,
         pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype,
@@ -361,6 +353,8 @@ def _name_is_safe(names: Any) -> bool:
 
 def _attrs_are_safe(attrs: Any) -> bool:
     # attrs travel as JSON: tuples would come back as lists, int keys as str.
+    import json
+
     try:
         return json.loads(json.dumps(attrs)) == attrs
     except (TypeError, ValueError):
@@ -370,9 +364,9 @@ def _attrs_are_safe(attrs: Any) -> bool:
 # ----------------------------------------------------------------- files
 
 
-def _write_atomic(target: Path, write: Any) -> None:
+def _write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``target`` through a temp file so readers never see a partial one."""
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.urandom(8).hex()}.tmp")
     try:
         # "xb" rather than mkstemp: mkstemp's 0600 mode would survive the
         # rename and hide products from other users of a shared directory.
@@ -407,11 +401,7 @@ def _remove_stale(directory: Path, keep: Path) -> None:
 
 def _data_files(directory: Path) -> Iterator[Path]:
     for entry in directory.iterdir():
-        if (
-            not entry.name.startswith(".")
-            and _suffix(entry.name) is not None
-            and entry.is_file()
-        ):
+        if not entry.name.startswith(".") and _suffix(entry.name) is not None and entry.is_file():
             yield entry
 
 

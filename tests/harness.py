@@ -1,0 +1,24 @@
+"""Running the real CLI from tests, and where the sample notebooks are."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "notebooks"
+os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
+
+
+def workbench(*args, cwd: Path | None = None, check: bool = False, timeout: int = 600):
+    """Run the real `workbench` CLI in a fresh process, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *map(str, args)],
+        cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"workbench {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from harness import ROOT, SHARED, workbench
 from helpers import write_notebook
 

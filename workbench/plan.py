@@ -355,7 +355,6 @@ def build_plan(nb: Notebook, name: str | None = None) -> Plan:
     """Turn a read notebook into a Plan. Raises PlanError for anything the user must fix."""
     role, owner = _sections(nb)
     stem = name or slug(Path(nb.path).stem)
-    tagged = any(c.tags.task for c in nb.cells if c.cell_type == "code")
     if not any(r == "task" for i, r in role.items() if nb.cells[i].cell_type == "code"):
         # no tags and no headings (or only preamble): the whole notebook is one task
         for cell in nb.cells:
@@ -634,7 +633,7 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
             for g in writes:
                 planner.bind(g, _Binding("task", name, cell.index, line))
     # files
-    for key, line in stmt.file_reads:
+    for key, _line in stmt.file_reads:
         writers = [w for w in planner.file_writers.get(key, []) if w[0] != name]
         if writers:
             up = writers[-1][0]
@@ -643,7 +642,7 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
                 edge.files.append(key)
         if key not in task.file_reads:
             task.file_reads.append(key)
-    for key, line in stmt.file_writes:
+    for key, _line in stmt.file_writes:
         planner.file_writers.setdefault(key, []).append((name, cell.index))
         if key not in task.file_writes:
             task.file_writes.append(key)

@@ -27,6 +27,7 @@ Run: .venv/bin/python benchmarks/plan_export.py [--full]
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
@@ -196,6 +198,11 @@ def measure(size: int, root: Path, soorgeon_allowed: str | None) -> dict:
     row: dict = {"cells": size}
 
     plan_s, plan = best_of(lambda: build_plan(read_notebook(nb_path)), REPEATS)
+    gc.disable()  # the same, without the cyclic garbage collector: is any growth the GC's?
+    try:
+        row["plan_nogc"], _ = best_of(lambda: build_plan(read_notebook(nb_path)), REPEATS)
+    finally:
+        gc.enable()
     out = work / "pipeline_api"
     export_s, _ = best_of(lambda: export(plan, out, nb_path, force=True), REPEATS)
     shutil.rmtree(out)
@@ -306,8 +313,15 @@ def main() -> int:
         grew = last[part] / big[part]
         shape = "about linear" if grew < factor * 1.25 else "FASTER than linear"
         print(f"growth {big['cells']:,} -> {last['cells']:,} cells (x{factor:.0f}): {part} x{grew:.1f} ({shape})")
+    nogc = last["plan_nogc"] / big["plan_nogc"]
+    print(f"  plan with the cyclic GC disabled: x{nogc:.1f} ({big['plan_nogc'] / big['cells'] * 1000:.3f} -> "
+          f"{last['plan_nogc'] / last['cells'] * 1000:.3f} ms/cell); the GC's share of the "
+          f"{last['cells']:,}-cell plan is {1 - last['plan_nogc'] / last['plan']:.0%}")
+    dists, _ = best_of(packages_distributions, REPEATS)
     print(f"export has a fixed cost: {small['export']:.3f}s for {small['cells']} cells "
-          f"({small['export'] / big['export']:.2f}x the 1,000-cell export)")
+          f"({small['export'] / big['export']:.2f}x the 1,000-cell export), of which "
+          f"importlib.metadata.packages_distributions() (called by every export for requirements.txt) "
+          f"takes {dists:.3f}s ({dists / small['export']:.0%})")
     print(f"benchmark took {time.perf_counter() - started:.0f}s")
     return 0
 

@@ -182,3 +182,26 @@ def test_committed_pipelines_are_what_export_writes(tmp_path: Path):
                 if rel.name == "requirements.txt":
                     continue  # pins follow the installed versions
                 assert (committed / rel).read_text() == path.read_text(), f"pipelines/{name}/{rel} is stale"
+
+
+def test_a_value_that_cannot_be_saved_is_a_run_error_naming_variable_task_and_cell(tmp_path: Path):
+    """Statically invisible (a generator returned by a function): caught when the task saves it."""
+    nb = tmp_path / "nb.ipynb"
+    write_notebook(nb, [
+        ("def numbers():\n    return (i for i in range(3))", "functions"),
+        ("x = 1\nstream = numbers()", "task:a"),
+        ("first = next(stream)", "task:b"),
+    ])
+    proc = workbench("run", nb, "-o", tmp_path / "pipe")
+    assert proc.returncode == 1, proc.stderr
+    err = proc.stderr
+    assert "task 'a' failed" in err and "'stream'" in err and "generator" in err
+    assert "cell 1 (id c001), line 2" in err and "Traceback" not in err
+    # nothing half-written that a later run would trust
+    assert not list((tmp_path / "pipe" / "products" / "a").glob("stream/*"))
+
+
+def test_the_shared_sample_notebooks_are_present():
+    """The suite must run on ../shared/notebooks; a missing folder must fail, not skip."""
+    assert len(list(SHARED.glob("*.ipynb"))) >= 4, f"expected the shared samples in {SHARED}"
+    assert len(list((SHARED / "bad").glob("*.ipynb"))) >= 6

@@ -211,7 +211,12 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: Exception) -
     else:
         found = re.findall(r"^(\w+(?:Error|Exception|Interrupt)\b.*)$", str(exc), re.M)
         detail = found[-1] if found else str(exc).strip().splitlines()[0]
-    if cell_text and name != "?":
+    saving = re.search(r"variable '(\w+)'", detail) if detail.startswith("ProductError") else None
+    if saving and name in {t.name for t in plan.tasks} and saving.group(1) in plan.task(name).outputs:
+        # the value could not be saved: point at where the notebook defines it
+        out = plan.task(name).outputs[saving.group(1)]
+        location = Location(plan.notebook, out.cell, plan.cells[out.cell].id, out.line)
+    elif cell_text and name != "?":
         m = re.search(r"notebook cell (\d+)", cell_text)
         if m:
             index = int(m.group(1))

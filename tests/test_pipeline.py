@@ -61,6 +61,17 @@ def test_verify_detects_a_difference(tmp_path: Path):
     assert rows["total"].status == "different" and "3" in rows["total"].detail and "4" in rows["total"].detail
 
 
+def _ran(proc) -> set[str]:
+    return {line.split()[0] for line in proc.stdout.splitlines() if "ran in" in line}
+
+
+def _edit_cell(nb: Path, tag: str, edit) -> None:
+    data = json.loads(nb.read_text())
+    cell = next(c for c in data["cells"] if tag in c["metadata"].get("tags", []))
+    cell["source"] = edit("".join(cell["source"]))
+    nb.write_text(json.dumps(data))
+
+
 def test_second_run_runs_nothing_and_a_change_reruns_only_its_task_and_dependents(project: Path):
     nb = project / "notebooks" / "churn.ipynb"
     first = workbench("run", nb, cwd=project, check=True)
@@ -68,22 +79,65 @@ def test_second_run_runs_nothing_and_a_change_reruns_only_its_task_and_dependent
     again = workbench("run", "pipelines/churn", cwd=project, check=True)
     assert "nothing to do" in again.stdout
 
-    # edit the code of the `train` task in the notebook
-    data = json.loads(nb.read_text())
-    cell = next(c for c in data["cells"] if "task:train" in c["metadata"].get("tags", []))
-    cell["source"] = "".join(cell["source"]) + "\nmodel_name = 'gbm'"
-    nb.write_text(json.dumps(data))
+    # a change to `load` that changes its data reruns it and everything that depends on it
+    _edit_cell(nb, "task:load", lambda src: src + "\nraw = raw.head(4000)")
     changed = workbench("run", nb, cwd=project, check=True)
-    ran = {line.split()[0] for line in changed.stdout.splitlines() if "ran in" in line}
-    assert ran == {"train", "evaluate"}, changed.stdout
+    assert _ran(changed) == {"load", "features", "split", "train", "evaluate"}, changed.stdout
+
+    # a change to `train` reruns train and evaluate, nothing upstream
+    _edit_cell(nb, "task:train", lambda src: src.replace("random_state=seed", "random_state=seed + 1"))
+    changed = workbench("run", nb, cwd=project, check=True)
+    assert _ran(changed) == {"train", "evaluate"}, changed.stdout
 
     # a parameter only `train` takes reruns train and what depends on it
     param = workbench("run", "pipelines/churn", "-p", "n_estimators=20", cwd=project, check=True)
-    ran = {line.split()[0] for line in param.stdout.splitlines() if "ran in" in line}
-    assert ran == {"train", "evaluate"}, param.stdout
+    assert _ran(param) == {"train", "evaluate"}, param.stdout
 
     forced = workbench("run", "pipelines/churn", "-p", "n_estimators=20", "--force", cwd=project, check=True)
     assert "ran 5 of 5" in forced.stdout
+
+
+def test_reruns_are_keyed_on_content_not_timestamps(tmp_path: Path):
+    """Touching files reruns nothing; a comment is no change; an edited helper module reruns its
+    users only; a rerun task that produces the same content does not rerun what follows."""
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (tmp_path / "data.csv").write_text("v\n1\n2\n")
+    nb = tmp_path / "nb.ipynb"
+    write_notebook(nb, [
+        ("import pandas as pd\nfrom helpers import double", "imports"),
+        ("df = pd.read_csv('data.csv')", "task:load"),
+        ("total = int(df['v'].sum())", "task:plain"),
+        ("doubled = double(total)", "task:uses_helper"),
+        ("report = f'{total} {doubled}'", "task:report"),
+    ])
+    pipe = tmp_path / "pipe"
+    assert _ran(workbench("run", nb, "-o", pipe, check=True)) == {"load", "plain", "uses_helper", "report"}
+
+    for path in [tmp_path / "helpers.py", tmp_path / "data.csv", *pipe.rglob("*")]:
+        path.touch()
+    assert "nothing to do" in workbench("run", pipe, check=True).stdout
+
+    task = pipe / "tasks" / "plain.py"
+    task.write_text(task.read_text() + "\n# a comment\n\n")
+    assert "nothing to do" in workbench("run", pipe, check=True).stdout
+
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return x + x  # same result\n")
+    proc = workbench("run", pipe, check=True)
+    # uses_helper reruns (its module changed) but makes the same `doubled`: report is not rerun
+    assert _ran(proc) == {"uses_helper"}, proc.stdout
+
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return 3 * x\n")
+    assert _ran(workbench("run", pipe, check=True)) == {"uses_helper", "report"}
+
+    (tmp_path / "data.csv").write_text("v\n1\n5\n")
+    assert _ran(workbench("run", pipe, check=True)) == {"load", "plain", "uses_helper", "report"}
+
+    # a product changed by hand is not trusted
+    from workbench.runtime import load, save
+
+    save(0, pipe / "products" / "plain" / "total")
+    assert _ran(workbench("run", pipe, check=True)) == {"plain"}
+    assert load(pipe / "products" / "plain" / "total") == 6
 
 
 def test_parameters_reach_the_tasks_typed(project: Path):
@@ -162,8 +216,7 @@ def test_failing_task_names_the_cell_and_rerun_redoes_only_it(tmp_path: Path):
     assert not (tmp_path / "pipe" / "products" / "b" / "y").exists()
     write_notebook(nb, [("x = 2", "task:a"), ("y = x / 1", "task:b")])
     proc = workbench("run", nb, "-o", tmp_path / "pipe", check=True)
-    ran = {line.split()[0] for line in proc.stdout.splitlines() if "ran in" in line}
-    assert ran == {"b"}
+    assert _ran(proc) == {"b"}
 
 
 def test_committed_pipelines_are_what_export_writes(tmp_path: Path):

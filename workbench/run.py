@@ -1,10 +1,13 @@
-"""Run an exported pipeline through Ploomber.
+"""Run an exported pipeline: Workbench decides what is outdated, Ploomber executes it.
 
-Importing Ploomber costs seconds, so a run first asks a cheaper question: does every task's
-fingerprint (its script, the parameter values it takes, its upstream fingerprints) and every
-product still match what the last successful build left? If so, nothing runs and Ploomber is never
-imported. Otherwise Ploomber builds, deciding task by task what is outdated (its metadata holds the
-source and parameters each product was made with), and the fingerprints are recorded again.
+Ploomber's own rule (timestamps and the task's source text) reruns after a `touch` and misses an
+edited helper module, so the decision is made here, on content (see fingerprint.py): walking the
+tasks in dependency order, a task runs when its key (code, local modules, parameters, input files,
+upstream products' content) differs from the one recorded when its products were made, or when
+those products are missing or were changed on disk. A rerun upstream task that produced the same
+content does not rerun what follows. Execution goes through Ploomber's task objects (so the
+executed task notebooks and Ploomber's metadata are exactly what `ploomber build` makes), and
+Ploomber is imported only when something has to run: a no-op run costs milliseconds.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import Location, RunError, WorkbenchError
+from workbench.fingerprint import HashCache, local_module_files, normalised_code, task_key
 from workbench.plan import Plan
 
 STATE = Path(".workbench") / "state.json"
@@ -32,6 +36,8 @@ class TaskResult:
     name: str
     status: str  # ran | skipped | failed | not run
     seconds: float = 0.0
+    peak_rss_mb: float | None = None
+    made_by: str | None = None  # the run whose products this task's are
 
 
 @dataclass
@@ -66,62 +72,19 @@ def product_paths(pipeline: Path, plan: Plan) -> dict[str, dict[str, Path]]:
     }
 
 
-def _fingerprints(pipeline: Path, plan: Plan, params: dict) -> dict[str, str]:
-    prints: dict[str, str] = {}
-    # pipeline.yaml (products, executors) and env.yaml concern every task
-    common = hashlib.sha256()
-    for spec in ("pipeline.yaml", "env.yaml"):
-        common.update((pipeline / spec).read_bytes())
-    for name in plan.order:
-        task = plan.task(name)
-        h = common.copy()
-        h.update((pipeline / "tasks" / f"{name}.py").read_bytes())
-        h.update(json.dumps({p: params.get(p) for p in task.parameters}, sort_keys=True, default=str).encode())
-        for up in sorted(task.upstream):
-            h.update(prints[up].encode())
-        prints[name] = h.hexdigest()
-    return prints
-
-
-def _stat(path: Path) -> list[int] | None:
-    """A product's identity for the fast path: the newest mtime and total size under it."""
+def _load_state(pipeline: Path) -> dict:
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    if not path.is_dir():
-        return [st.st_mtime_ns, st.st_size]
-    newest, size = st.st_mtime_ns, 0
-    for child in path.iterdir():
-        cst = child.stat()
-        newest, size = max(newest, cst.st_mtime_ns), size + cst.st_size
-    return [newest, size]
-
-
-def _snapshot(pipeline: Path, plan: Plan, params: dict) -> dict:
-    products = {
-        f"{task}/{key}": _stat(path)
-        for task, paths in product_paths(pipeline, plan).items()
-        for key, path in paths.items()
-    }
-    return {"tasks": _fingerprints(pipeline, plan, params), "products": products}
-
-
-def up_to_date(pipeline: Path, plan: Plan, params: dict) -> bool:
-    try:
-        recorded = json.loads((pipeline / STATE).read_text())
+        return json.loads((pipeline / STATE).read_text())
     except (FileNotFoundError, ValueError):
-        return False
-    now = _snapshot(pipeline, plan, params)
-    return None not in now["products"].values() and recorded == now
+        return {}
 
 
-def _record(pipeline: Path, plan: Plan, params: dict) -> None:
-    state = pipeline / STATE
-    state.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_snapshot(pipeline, plan, params), indent=1))
-    os.replace(tmp, state)
+def _save_state(pipeline: Path, state: dict) -> None:
+    path = pipeline / STATE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def _quiet_imports() -> None:
@@ -133,58 +96,258 @@ def _quiet_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
+class _Keys:
+    """Computes each task's content key from what is on disk now."""
+
+    def __init__(self, pipeline: Path, plan: Plan, params: dict, hashes: HashCache) -> None:
+        self.pipeline, self.plan, self.params, self.hashes = pipeline, plan, params, hashes
+        self.notebook_dir = _notebook_dir(pipeline)
+        self.search = [self.notebook_dir, pipeline]
+
+    def products(self, task: str) -> dict[str, str | None]:
+        outputs = self.plan.task(task).outputs
+        return {o: self.hashes.tree(self.pipeline / "products" / task / o) for o in outputs}
+
+    def key(self, name: str) -> tuple[str, dict]:
+        task = self.plan.task(name)
+        code = (self.pipeline / "tasks" / f"{name}.py").read_text(encoding="utf-8")
+        modules = {
+            str(p.relative_to(p.parents[0])): hashlib.sha256(normalised_code(p.read_text(errors="replace")).encode()).hexdigest()
+            for p in local_module_files(code, self.search)
+        }
+        inputs = {}
+        for key in task.file_reads:
+            if "{" in key:
+                key = _fill(key, {p: self.params.get(p) for p in self.plan.parameters})
+            if key is not None and key not in task.file_writes:
+                inputs[key] = self.hashes.tree(self.notebook_dir / key)
+        upstream = {}
+        for up, edge in sorted(task.upstream.items()):
+            hashes = self.products(up)
+            upstream[up] = {v: hashes.get(v) for v in sorted(set(edge.variables) | _state_products(edge))}
+            if edge.files or edge.after:
+                upstream[up]["*"] = json.dumps(hashes, sort_keys=True)
+        params = {p: self.params.get(p) for p in task.parameters}
+        parts = {"modules": modules, "inputs": inputs, "upstream": upstream, "params": params}
+        return task_key(code, modules, params, inputs, upstream), parts
+
+
+def _state_products(edge) -> set[str]:
+    from workbench.plan import RANDOM_STATE_PRODUCT
+
+    return {RANDOM_STATE_PRODUCT[k] for k in edge.random_state}
+
+
+def _fill(template: str, values: dict) -> str | None:
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _notebook_dir(pipeline: Path) -> Path:
+    """The tasks' working directory, as pipeline.yaml says (`cwd: "{{here}}/..."`)."""
+    text = (pipeline / "pipeline.yaml").read_text()
+    m = re.search(r'cwd: "\{\{here\}\}/?([^"]*)"', text)
+    return (pipeline / m.group(1)).resolve() if m else pipeline.resolve()
+
+
+def up_to_date(pipeline: Path, plan: Plan, params: dict) -> bool:
+    """True when no task would run (used by callers that only want to know)."""
+    state = _load_state(pipeline)
+    keys = _Keys(pipeline, plan, params, HashCache(state.get("hashes")))
+    for name in plan.order:
+        if _why_run(name, keys, state.get("tasks", {}).get(name), force=False):
+            return False
+    return True
+
+
+def _why_run(name: str, keys: _Keys, recorded: dict | None, force: bool) -> str:
+    """Why the task must run ('' when it need not)."""
+    if force:
+        return "forced"
+    if not recorded:
+        return "never ran"
+    key, _ = keys.key(name)
+    if key != recorded.get("key"):
+        return "inputs changed"
+    if not (keys.pipeline / "products" / f"{name}.ipynb").exists():
+        return "executed notebook missing"
+    now = keys.products(name)
+    if any(h is None for h in now.values()):
+        return "product missing"
+    if now != recorded.get("products"):
+        return "product changed on disk"
+    return ""
+
+
 def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
-          progress=None) -> RunResult:
-    """Build the pipeline; returns which tasks ran. Raises RunError naming the failing task."""
+          progress=None, run_id: str | None = None) -> RunResult:
+    """Run what is outdated, task by task in dependency order; returns what ran.
+
+    Raises RunError naming the failing task and notebook cell. Tasks that finished before a failure
+    keep their (complete) products and are not rerun next time; the failed one is."""
     started = time.perf_counter()
     result = RunResult(pipeline, params)
-    if not force and up_to_date(pipeline, plan, params):
-        result.tasks = [TaskResult(n, "skipped") for n in plan.order]
-        result.fast_path = True
-        result.seconds = time.perf_counter() - started
-        return result
-    _quiet_imports()
-    from ploomber.constants import TaskStatus
-    from ploomber.exceptions import DAGBuildError
-    from ploomber.spec import DAGSpec
+    state = _load_state(pipeline)
+    recorded = state.setdefault("tasks", {})
+    hashes = HashCache(state.get("hashes"))
+    keys = _Keys(pipeline, plan, params, hashes)
+    runner = _Runner(pipeline, params, jobs)
+    done: dict[str, TaskResult] = {}
+    running: dict[str, object] = {}
+    failure: tuple[str, BaseException] | None = None
+    try:
+        while len(done) < len(plan.order) and failure is None:
+            progressed = False
+            for name in plan.order:
+                if name in done or name in running:
+                    continue
+                if any(up not in done or done[up].status == "failed" for up in plan.task(name).upstream):
+                    continue
+                why = _why_run(name, keys, recorded.get(name), force)
+                progressed = True
+                if not why:
+                    done[name] = TaskResult(name, "skipped", made_by=recorded[name].get("run"))
+                    continue
+                if progress:
+                    progress(f"running {name} ({why})")
+                recorded.pop(name, None)  # until it succeeds, nothing of it is trusted
+                _save_state(pipeline, {**state, "hashes": hashes.entries})
+                running[name] = runner.submit(name)
+                if jobs <= 1:
+                    break
+            if running:
+                name, outcome = runner.wait(running)
+                del running[name]
+                if isinstance(outcome, BaseException):
+                    failure = (name, outcome)
+                    done[name] = TaskResult(name, "failed")
+                    continue
+                seconds, peak = outcome
+                key, _ = keys.key(name)
+                recorded[name] = {"key": key, "products": keys.products(name), "run": run_id}
+                done[name] = TaskResult(name, "ran", seconds, peak, run_id)
+                if progress:
+                    progress(f"  {name} done in {seconds:.2f}s")
+            elif not progressed:
+                break
+        for name, future in list(running.items()):
+            name, outcome = runner.wait({name: future})
+            if not isinstance(outcome, BaseException):
+                seconds, peak = outcome
+                key, _ = keys.key(name)
+                recorded[name] = {"key": key, "products": keys.products(name), "run": run_id}
+                done[name] = TaskResult(name, "ran", seconds, peak, run_id)
+    finally:
+        runner.close()
+        state["hashes"] = hashes.entries
+        _save_state(pipeline, state)
+    result.tasks = [done.get(n, TaskResult(n, "not run")) for n in plan.order]
+    result.seconds = time.perf_counter() - started
+    result.fast_path = runner.dag is None
+    if failure is not None:
+        raise _task_error(pipeline, plan, [failure[0]], failure[1], result) from None
+    return result
 
-    with _in_dir(pipeline), warnings.catch_warnings():
-        # "placeholders declared but unused": env.yaml holds every parameter, tasks take some
-        warnings.filterwarnings("ignore", category=UserWarning)
-        spec = DAGSpec(str(pipeline / "pipeline.yaml"), env=params, lazy_import=False)
-        dag = spec.to_dag()
-    if jobs > 1:
-        from ploomber.executors import Parallel
 
-        dag.executor = Parallel(processes=jobs, print_progress=False)
-    # ploomber-engine prints each cell's output: keep it in the task notebooks, not the terminal
+class _Runner:
+    """Executes single tasks through Ploomber (imported only when something must run)."""
+
+    def __init__(self, pipeline: Path, params: dict, jobs: int) -> None:
+        self.pipeline, self.params, self.jobs = pipeline, params, jobs
+        self.dag = None
+        self.pool = None
+
+    def _dag(self):
+        if self.dag is None:
+            _quiet_imports()
+            from ploomber.spec import DAGSpec
+
+            with _in_dir(self.pipeline), warnings.catch_warnings():
+                # "placeholders declared but unused": env.yaml holds every parameter, tasks take some
+                warnings.filterwarnings("ignore", category=UserWarning)
+                spec = DAGSpec(str(self.pipeline / "pipeline.yaml"), env=self.params, lazy_import=False)
+                self.dag = spec.to_dag()
+                self.dag.render(force=True, show_progress=False)
+        return self.dag
+
+    def submit(self, name: str):
+        dag = self._dag()
+        if self.jobs <= 1:
+            return _execute(dag, name, self.pipeline)
+        if self.pool is None:
+            import concurrent.futures
+            import multiprocessing
+
+            global _FORKED_DAG
+            _FORKED_DAG = dag  # inherited by the forked workers
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+        return self.pool.submit(_execute_in_worker, name, str(self.pipeline))
+
+    def wait(self, running: dict):
+        if self.jobs <= 1:
+            name, outcome = next(iter(running.items()))
+            return name, outcome
+        import concurrent.futures
+
+        finished, _ = concurrent.futures.wait(list(running.values()), return_when="FIRST_COMPLETED")
+        future = next(iter(finished))
+        name = next(n for n, f in running.items() if f is future)
+        try:
+            return name, future.result()
+        except BaseException as exc:  # noqa: BLE001 - reported as the task's failure
+            return name, exc
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
+_FORKED_DAG = None
+
+
+def _execute_in_worker(name: str, pipeline: str):
+    outcome = _execute(_FORKED_DAG, name, Path(pipeline))
+    if isinstance(outcome, BaseException):
+        raise _Failed(name, _describe(outcome))
+    return outcome
+
+
+class _Failed(Exception):
+    """A task's failure, carried back from a worker process as text."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(text)
+        self.name, self.text = name, text
+
+
+def _describe(exc: BaseException) -> str:
+    cause = _root_cause(exc) or exc
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _execute(dag, name: str, pipeline: Path):
+    """(seconds, peak RSS MB so far) or the exception the task raised."""
+    import resource
+
+    metrics = pipeline / ".workbench" / "metrics" / f"{name}.jsonl"
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.unlink(missing_ok=True)
+    os.environ["WORKBENCH_METRICS_FILE"] = str(metrics)
+    started = time.perf_counter()
     sink = io.StringIO()
-    times: dict[str, float] = {}
     try:
         with contextlib.redirect_stdout(sink), warnings.catch_warnings():
-            # Ploomber's render/build warnings repeat what the plan already said
             warnings.filterwarnings("ignore", category=UserWarning, module="ploomber")
-            dag.render(force=force, show_progress=False)
-            pending = [t.name for t in dag.values() if t.exec_status != TaskStatus.Skipped]
-            if progress:
-                progress(f"running {len(pending)} of {len(dag)} task(s): {', '.join(pending) or '-'}")
-            report = dag.build(force=force, show_progress=False)
-        columns = report.values  # column -> list of values
-        for task_name, elapsed in zip(columns.get("name", []), columns.get("Elapsed (s)", [])):
-            times[task_name] = float(elapsed or 0)
-    except DAGBuildError as exc:
-        failed = [t.name for t in dag.values() if t.exec_status == TaskStatus.Errored]
-        result.tasks = [
-            TaskResult(t.name, {TaskStatus.Executed: "ran", TaskStatus.Errored: "failed"}.get(t.exec_status, "not run"))
-            for t in dag.values()
-        ]
-        raise _task_error(pipeline, plan, failed, exc) from None
-    for task in dag.values():
-        ran = task.exec_status == TaskStatus.Executed
-        result.tasks.append(TaskResult(task.name, "ran" if ran else "skipped", times.get(task.name, 0.0)))
-    _record(pipeline, plan, params)
-    result.seconds = time.perf_counter() - started
-    return result
+            dag[name]._build(catch_exceptions=False)
+    except Exception as exc:  # noqa: BLE001 - the task's own error, reported with its cell
+        return exc
+    finally:
+        os.environ.pop("WORKBENCH_METRICS_FILE", None)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return time.perf_counter() - started, round(peak_mb, 1)
 
 
 @contextlib.contextmanager
@@ -197,7 +360,8 @@ def _in_dir(path: Path):
         os.chdir(old)
 
 
-def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: Exception) -> RunError:
+def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: BaseException,
+                result: RunResult | None = None) -> RunError:
     """The failing task, the notebook cell that raised and the exception, without Ploomber's noise."""
     name = failed[0] if failed else "?"
     cause = _root_cause(exc)
@@ -206,6 +370,8 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: Exception) -
     location = None
     if error:
         detail = error
+    elif isinstance(exc, _Failed):
+        detail = exc.text
     elif cause:
         detail = f"{type(cause).__name__}: {cause}"
     else:
@@ -221,13 +387,15 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: Exception) -
         if m:
             index = int(m.group(1))
             location = Location(plan.notebook, index, plan.cells[index].id)
-    return RunError(
+    error = RunError(
         f"task {name!r} failed",
         detail=detail + (f"\nexecuted notebook with the traceback: {executed}" if executed.exists() else ""),
         hint="fix the cell in the notebook and run again; tasks that succeeded are not rerun",
         location=location,
         exit_code=1,
     )
+    error.result = result  # what ran before the failure, for the run's record
+    return error
 
 
 def _root_cause(exc: BaseException | None) -> BaseException | None:

@@ -6,20 +6,25 @@ three ways, each `force`d so every task really runs:
 
 * baseline: the notebook once through papermill (`papermill.execute_notebook`, kernel python3,
   in-process API, a fresh kernel per run), as `workbench verify` and most users run notebooks;
-* `workbench run --force PIPELINE` as a whole process (wall clock), what a user types;
+* `workbench run --force PIPELINE` as a whole process (wall clock), what a user types, and, where
+  this Workbench has them, the same with `--no-track --no-version` (no MLflow/DVC record keeping),
+  which isolates the cost of executing the tasks;
 * the in-process API `workbench.run.build(pipeline, plan, params, force=True)` after `export`,
   cold (first call in the process: it imports Ploomber) and warm (later calls).
 
 Reported: per-task overhead = (pipeline - notebook) / N, pipeline / N, and pipeline / notebook.
 Done for two N, so that the marginal cost of one more task, (T(N2) - T(N1)) / (N2 - N1), separates
-per-task cost from fixed start-up cost. Aim: under 0.2 s per task.
+per-task cost from fixed start-up cost. Aim: under 0.2 s per task. For the larger N, one CLI run is
+split into main() and interpreter exit (atexit handlers), the latter also with `gc.freeze()` first.
 
 (b) Whole-process latency of the commands a user repeats, from the shell (subprocess, wall clock,
 best of 5): `workbench plan` on the sample churn notebook (aim < 0.5 s), and a no-op
 `workbench run PIPELINE` after one full run (aim < 1.5 s; the fast path that should not import
 Ploomber). Baselines in the same run: `python -c pass` with the same interpreter (start-up floor)
 and a no-op `ploomber build` in the pipeline folder (what Workbench's fast path competes with).
-When a command misses its aim, `python -X importtime` shows where its import time goes.
+Also timed: the no-op `workbench run NOTEBOOK -o PIPELINE` (it re-exports first), and whether the
+same run named by absolute paths from another working directory stays a no-op. When a command
+misses its aim, `python -X importtime` shows where its import time goes (top 10 by cumulative time).
 
 Everything happens in a temporary folder: notebooks/churn.ipynb is copied and exported with `-o`,
 so the repository's own pipelines/ is never touched.
@@ -47,10 +52,13 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WORKBENCH = str(BIN / "workbench")
 PLOOMBER = str(BIN / "ploomber")
-ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "true"}
+ENV = {**os.environ, "PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "true",
+       "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1"}
+ENV.pop("MLFLOW_TRACKING_URI", None)  # runs the benchmark makes are recorded in its temp folder, not your server
 
 TASK_COUNTS = (10, 30)
 RUN_REPEATS = 3
+CLI_RUN_REPEATS = 2  # whole `workbench run --force` processes are the slow part of this benchmark
 CLI_REPEATS = 5
 AIM_PER_TASK = 0.2
 AIM_PLAN = 0.5
@@ -121,6 +129,12 @@ def make_notebook(n_tasks: int) -> dict:
     }
 
 
+def bare_run_flags() -> list[str]:
+    """The flags that turn off a run's record keeping (data versioning, tracking), where this Workbench has them."""
+    help_text = subprocess.run([WORKBENCH, "run", "--help"], env=ENV, capture_output=True, text=True).stdout
+    return [flag for flag in ("--no-track", "--no-version") if flag in help_text]
+
+
 # -- (a) per-task overhead ----------------------------------------------------------------------
 
 def per_task(root: Path) -> list[dict]:
@@ -146,7 +160,11 @@ def per_task(root: Path) -> list[dict]:
 
         cli_dir = work / "pipeline_cli"
         run([WORKBENCH, "export", nb_path.name, "-o", cli_dir.name], work)
-        cli_s, _ = best_wall([WORKBENCH, "run", "--force", cli_dir.name], work, RUN_REPEATS)
+        cli_s, _ = best_wall([WORKBENCH, "run", "--force", cli_dir.name], work, CLI_RUN_REPEATS)
+        bare = bare_run_flags()
+        bare_s = None
+        if bare:
+            bare_s, _ = best_wall([WORKBENCH, "run", "--force", *bare, cli_dir.name], work, CLI_RUN_REPEATS)
 
         plan = build_plan(read_notebook(nb_path))
         api_dir = work / "pipeline_api"
@@ -160,10 +178,10 @@ def per_task(root: Path) -> list[dict]:
         warm_s = best_of(lambda api_dir=api_dir, plan=plan, params=params: build(
             api_dir.resolve(), plan, params, force=True), RUN_REPEATS)
         task_s = sum(t.seconds for t in result.tasks)  # Ploomber's own per-task timings, cold run
-        rows.append({"n": n, "notebook": notebook_s, "cli": cli_s, "api_cold": cold_s, "api_warm": warm_s,
-                     "task_s": task_s})
+        rows.append({"n": n, "notebook": notebook_s, "cli": cli_s, "cli_bare": bare_s, "bare_flags": bare,
+                     "api_cold": cold_s, "api_warm": warm_s, "task_s": task_s})
         if n == TASK_COUNTS[-1]:
-            rows[-1]["exit"] = exit_cost(cli_dir.name, work)
+            rows[-1]["exit"] = exit_cost([*bare, cli_dir.name], work)
         print(f"  (a) {n} tasks measured", file=sys.stderr, flush=True)
     return rows
 
@@ -172,26 +190,27 @@ EXIT_PROBE = """
 import atexit, gc, json, sys, time
 from workbench.cli import main
 started = time.perf_counter()
-rc = main(["run", "--force", sys.argv[1]])
+rc = main(["run", "--force", *sys.argv[2:]])
 print(json.dumps({"main": time.perf_counter() - started, "atexit": atexit._ncallbacks()}), file=sys.stderr)
-if sys.argv[2] == "freeze":
+if sys.argv[1] == "freeze":
     gc.freeze()  # what-if: later full collections skip every object alive now
 sys.exit(rc)
 """
 
 
-def exit_cost(pipeline: str, cwd: Path) -> dict:
+def exit_cost(args: list[str], cwd: Path) -> dict:
     """Where a CLI run's wall time goes: main() itself versus interpreter exit (atexit handlers)."""
-    out = {}
+    out = {"args": args}
     for mode in ("plain", "freeze"):
-        seconds, proc = run([sys.executable, "-c", EXIT_PROBE, pipeline, mode], cwd)
+        seconds, proc = run([sys.executable, "-c", EXIT_PROBE, mode, *args], cwd)
         probe = json.loads([line for line in proc.stderr.splitlines() if line.startswith("{")][-1])
         out[mode] = {"wall": seconds, **probe}
     return out
 
 
 def report_per_task(rows: list[dict]) -> None:
-    print(f"(a) per-task overhead of a pipeline run (every run --force; notebook and pipeline best of {RUN_REPEATS})")
+    print(f"(a) per-task overhead of a pipeline run (every run --force; papermill and run.build best of {RUN_REPEATS}, "
+          f"CLI processes best of {CLI_RUN_REPEATS})")
     headers = ["run", "tasks", "seconds", "x notebook", "per task s", "overhead/task s",
                f"overhead <{AIM_PER_TASK}s (aim)"]
     body = []
@@ -199,9 +218,12 @@ def report_per_task(rows: list[dict]) -> None:
         n, base = r["n"], r["notebook"]
         body.append(["notebook via papermill (baseline)", n, f"{base:.2f}", "1.00x", f"{base / n:.3f}", "-", "-"])
         for key, label in (("cli", "workbench run --force (CLI process)"),
+                           ("cli_bare", f"workbench run --force {' '.join(r['bare_flags'])}"),
                            ("api_cold", "run.build(force=True), 1st call*"),
                            ("api_warm", "run.build(force=True), warm")):
             t = r[key]
+            if t is None:
+                continue
             over = (t - base) / n
             body.append([label, n, f"{t:.2f}", f"{t / base:.2f}x", f"{t / n:.3f}", f"{over:+.3f}",
                          "yes" if over < AIM_PER_TASK else "NO"])
@@ -213,7 +235,9 @@ def report_per_task(rows: list[dict]) -> None:
         dn = hi["n"] - lo["n"]
         print(f"\nmarginal cost of one more task, (T({hi['n']}) - T({lo['n']})) / {dn}, fixed start-up cancelled out:")
         for key, label in (("notebook", "notebook via papermill"), ("cli", "workbench run (CLI)"),
-                           ("api_warm", "run.build, warm")):
+                           ("cli_bare", "workbench run, bare"), ("api_warm", "run.build, warm")):
+            if hi[key] is None:
+                continue
             slope = (hi[key] - lo[key]) / dn
             fixed = lo[key] - slope * lo["n"]
             print(f"  {label:<24} {slope:.3f} s/task  (fixed part {fixed:.2f}s)")
@@ -227,7 +251,8 @@ def report_per_task(rows: list[dict]) -> None:
             continue
         plain, frozen = r["exit"]["plain"], r["exit"]["freeze"]
         exit_s = plain["wall"] - plain["main"]
-        print(f"\nwhere `workbench run --force` ({r['n']} tasks, one run each) spends its wall time:")
+        print(f"\nwhere `workbench run --force {' '.join(r['exit']['args'])}` ({r['n']} tasks, one run each) "
+              "spends its wall time:")
         print(f"  main() returns after {plain['main']:.2f}s; interpreter exit then takes {exit_s:.2f}s "
               f"({exit_s / plain['wall']:.0%} of {plain['wall']:.2f}s, {exit_s / r['n']:.3f} s/task) running "
               f"{plain['atexit']} atexit handlers")
@@ -279,8 +304,9 @@ def latency(root: Path) -> dict:
     out["noop_is_noop"] = "nothing to do" in out["noop_output"]
     for key, args, aim in (("plan", ["plan", nb], AIM_PLAN), ("noop", ["run", pipe], AIM_NOOP_RUN),
                            ("noop_nb", ["run", nb, "-o", pipe], AIM_NOOP_RUN)):
-        if out[key] >= aim:
+        if out[key] >= aim or key == "noop":
             out[f"{key}_imports"] = importtime(args, root)
+            out[f"{key}_over"] = out[key] >= aim
     # the same notebook and pipeline, named by absolute paths from another working directory:
     # nothing changed, so nothing should run
     elsewhere = root / "elsewhere"
@@ -337,6 +363,11 @@ def report_latency(r: dict) -> None:
         if not entries:
             continue
         top, total = entries
+        if not r[f"{key}_over"]:
+            names = ", ".join(f"{name.strip()} {cum / 1e6:.3f}s" for cum, _, name in top[:3])
+            print(f"\nimport time of `{label}` (within its aim): {total / 1e6:.3f}s of top-level imports; "
+                  f"largest: {names}")
+            continue
         print(f"\nimport time of `{label}` (python -X importtime, {total / 1e6:.2f}s of top-level imports), "
               "top 10 by cumulative time:")
         print(table(["module", "cumulative s", "self s"],

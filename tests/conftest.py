@@ -8,6 +8,7 @@ modules (`from harness import workbench`, `from helpers import write_notebook`).
 from __future__ import annotations
 
 import shutil
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,10 @@ if str(TESTS) not in sys.path:  # whatever pytest's import mode
 
 from harness import ROOT  # noqa: E402
 from helpers import write_notebook  # noqa: E402
+
+# Runs log to MLflow in a background process by default; tests that are not about tracking turn it
+# off so that no stray process competes for CI's two cores. Tracking tests set it to "now".
+os.environ.setdefault("WORKBENCH_TRACKING", "off")
 
 
 @pytest.fixture

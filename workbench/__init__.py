@@ -5,3 +5,12 @@ code lives in `workbench.runtime`.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `workbench.log_metric(...)` in task code, without importing anything at `import workbench`
+    if name == "log_metric":
+        from workbench.runtime.metrics import log_metric
+
+        return log_metric
+    raise AttributeError(name)

@@ -136,21 +136,178 @@ def _progress(message: str) -> None:
 
 
 def cmd_run(args) -> int:
+    import warnings
+
+    from workbench import record as rec
+    from workbench.errors import RunError
     from workbench.params import effective
     from workbench.run import build
 
     plan, pipeline, overrides = _resolve_target(args.target, args.output, args.param)
-    result = build(pipeline, plan, effective(plan.parameters, overrides), force=args.force,
-                   jobs=args.jobs, progress=_progress)
-    ran = result.ran
-    if not ran:
+    params = effective(plan.parameters, overrides)
+    notebook = Path(args.target) if args.target.endswith(".ipynb") else None
+    run_id, started = rec.new_run_id(), time.time()
+    failure = None
+    try:
+        result = build(pipeline, plan, params, force=args.force, jobs=args.jobs, progress=_progress, run_id=run_id)
+    except RunError as exc:
+        failure, result = exc, getattr(exc, "result", None)
+        if result is None:
+            raise
+    if failure is None and not result.ran:
         print(f"nothing to do: every task of {_display(pipeline)} is up to date ({result.seconds:.2f}s)")
         return 0
+    root = rec.project_root(pipeline, notebook)
+    status = "FAILED" if failure else "FINISHED"
+    record = rec.assemble(plan, pipeline, root, result, params, run_id, started, status)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if not args.no_version:
+            try:
+                rec.version_data(record, plan, pipeline, root, params, progress=_progress)
+            except WorkbenchError as exc:
+                print(f"warning: data not versioned: {exc}", file=sys.stderr)
+        rec.save_record(record, root)
+        mode = "off" if args.no_track else os.environ.get("WORKBENCH_TRACKING", args.tracking)
+        if mode != "off":
+            rec.track_run(record, root, mode)
+            rec.save_record(record, root)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if failure is not None:
+        print(f"run {run_id} recorded as FAILED", file=sys.stderr)
+        raise failure
     for t in result.tasks:
         mark = f"ran in {t.seconds:.2f}s" if t.status == "ran" else "up to date"
         print(f"  {t.name:<20} {mark}")
-    print(f"ran {len(ran)} of {len(result.tasks)} task(s) in {result.seconds:.1f}s; "
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items())
+    print(f"ran {len(result.ran)} of {len(result.tasks)} task(s) in {result.seconds:.1f}s; "
           f"products in {_display(pipeline / 'products')}/")
+    print(f"run {run_id}" + (f": {metrics}" if metrics else "")
+          + (f" (MLflow run {record['mlflow_run_id']})" if record.get("mlflow_run_id") else ""))
+    return 0
+
+
+def _root_for(target: str | None) -> Path:
+    from workbench import record as rec
+
+    if target:
+        path = Path(target)
+        return rec.project_root(path if path.is_dir() else path.parent)
+    return rec.project_root(Path.cwd())
+
+
+def cmd_init(args) -> int:
+    from workbench.versioning import ensure_project
+
+    root = Path(args.path).resolve()
+    done = ensure_project(root)
+    for line in done:
+        print(line)
+    print(f"{root} is a Workbench project" + (" (nothing to do)" if not done else ""))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from workbench import record as rec
+
+    records = rec.load_records(_root_for(None), args.pipeline)
+    if args.json:
+        keys = ("id", "pipeline", "status", "started", "ended", "params", "metrics", "data", "git",
+                "mlflow_run_id", "user", "device")
+        json.dump([{k: r.get(k) for k in keys} for r in records], sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    if not records:
+        print("no runs yet: `workbench run NOTEBOOK` makes one")
+        return 0
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        metrics = " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
+        data = (r.get("data") or {}).get(f"{r.get('pipeline_dir')}/products", "")[:8]
+        print(f"{r['id']}  {when}  {r['pipeline']:<12} {r['status']:<8} data {data or '-':<8}  {metrics}")
+        print(f"{'':<22}params {params}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from workbench import record as rec
+
+    root = _root_for(None)
+    a, b = rec.find_record(root, args.run_a), rec.find_record(root, args.run_b)
+    d = rec.diff_records(a, b)
+    print(f"{a['id']} -> {b['id']}")
+    if d["commit"][0] != d["commit"][1]:
+        print(f"commit: {d['commit'][0]} -> {d['commit'][1]}")
+    sections = [
+        ("code and inputs", [f"{name}: {what}" for name, what in d["code"]]),
+        ("parameters", [f"{k}: {x!r} -> {y!r}" for k, x, y in d["params"]]),
+        ("data", [f"{path}: {what}" for path, what in d["data"]]),
+        ("products", d["products"]),
+        ("metrics", [f"{k}: {x} -> {y}" for k, x, y in d["metrics"]]),
+    ]
+    for title, lines in sections:
+        print(f"{title}: " + ("no change" if not lines else ""))
+        for line in lines:
+            print(f"  {line}")
+    return 0
+
+
+def cmd_checkout(args) -> int:
+    from workbench import record as rec
+    from workbench.versioning import restore
+
+    root = _root_for(None)
+    record = rec.find_record(root, args.run_id)
+    if not record.get("dvc"):
+        raise WorkbenchError(f"run {record['id']} has no versioned data (it ran with --no-version)")
+    changed = restore(root, record["dvc"])
+    if not changed:
+        print(f"the working tree already holds the data of run {record['id']}")
+    for path in changed:
+        print(f"restored {path} to run {record['id']}")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    from workbench import record as rec
+    from workbench.run import load_plan
+
+    root = _root_for(None)
+    records = [r for r in rec.load_records(root) if r["status"] == "FINISHED"]
+    if args.run:
+        records = [rec.find_record(root, args.run)]
+    pipelines = {r["pipeline"]: r for r in reversed(records)}
+    target = args.product
+    for _name, record in sorted(pipelines.items(), key=lambda kv: -kv[1]["started"]):
+        plan = load_plan(root / record["pipeline_dir"])
+        try:
+            lines = rec.lineage(plan, record, target)
+        except WorkbenchError:
+            continue
+        print("\n".join(lines))
+        return 0
+    raise WorkbenchError(f"no finished run produced {target!r}",
+                         hint="name a product as TASK/VARIABLE (see `workbench plan`), after a `workbench run`")
+
+
+def cmd_sync(args) -> int:
+    from workbench import record as rec
+    from workbench.tracking import sync
+
+    root = _root_for(None)
+    for run_id in rec.push_pending(root):
+        print(f"pushed the data of run {run_id} to the DVC remote")
+    delivered = sync(root)
+    for run_id, mlflow_id in delivered:
+        print(f"sent run {run_id} to MLflow (run {mlflow_id})")
+        for record in rec.load_records(root):
+            if record["id"] == run_id:
+                record["mlflow_run_id"] = mlflow_id
+                rec.save_record(record, root)
+    if not delivered:
+        print("nothing to send: every run is in MLflow")
     return 0
 
 
@@ -210,6 +367,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="run every task, even those up to date")
     s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N independent tasks at once")
     s.add_argument("-o", "--output", help="pipeline folder when exporting a notebook")
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    s.add_argument("--tracking", choices=["background", "now", "off"], default="background",
+                   help="log to MLflow in a background process (default), before returning, or not at "
+                   "all (env WORKBENCH_TRACKING)")
+    s.add_argument("--no-version", action="store_true", help="do not version inputs and products with DVC")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("verify", formatter_class=fmt, help="prove the pipeline reproduces the notebook",
@@ -220,6 +382,35 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     s.add_argument("-o", "--output", help="pipeline folder (default: pipelines/<notebook name>/)")
     s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("init", formatter_class=fmt, help="make this folder a versioned Workbench project",
+                       description="git init (if needed), dvc init, and a local DVC remote under "
+                       ".workbench/dvc-remote/ unless you configured one. `workbench run` does this on "
+                       "first use.")
+    s.add_argument("path", nargs="?", default=".")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("runs", help="list past runs, newest first")
+    s.add_argument("--pipeline", help="only the runs of this pipeline")
+    s.add_argument("--json", action="store_true", help="a list of objects (id, status, params, metrics, data...)")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("diff", help="what differs between two runs: code, parameters, data, metrics")
+    s.add_argument("run_a", metavar="RUN_A")
+    s.add_argument("run_b", metavar="RUN_B")
+    s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("checkout", help="restore the exact inputs and products of a past run")
+    s.add_argument("run_id", metavar="RUN_ID")
+    s.set_defaults(func=cmd_checkout)
+
+    s = sub.add_parser("lineage", help="where a product or model came from, back to the raw data")
+    s.add_argument("product", metavar="PRODUCT_OR_MODEL", help="TASK/VARIABLE, VARIABLE or a products/ path")
+    s.add_argument("--run", help="in this run (default: the latest finished run that made it)")
+    s.set_defaults(func=cmd_lineage)
+
+    s = sub.add_parser("sync", help="send runs recorded while MLflow was unreachable")
+    s.set_defaults(func=cmd_sync)
 
     s = sub.add_parser("params", help="list a notebook's parameters and their types")
     s.add_argument("notebook")

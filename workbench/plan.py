@@ -14,6 +14,7 @@ mutation is a binding; a file written by one task and read by another is an edge
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -456,6 +457,11 @@ def build_plan(nb: Notebook, name: str | None = None) -> Plan:
             task.features = tags.features
         for after in tags.after:
             task.upstream.setdefault(after, Edge()).after = True
+        for path in tags.data:
+            # `data:PATH` names an input file the code does not show literally
+            key = os.path.normpath(path)
+            if key not in task.file_reads:
+                task.file_reads.append(key)
         for line in extra_imports.get(cell.index, []):
             # imports the Python form of a magic needs (`%%capture` -> capture_output)
             if line not in task.imports_needed:

@@ -7,8 +7,8 @@ modules (`from harness import workbench`, `from helpers import write_notebook`).
 
 from __future__ import annotations
 
-import shutil
 import os
+import shutil
 import sys
 from pathlib import Path
 

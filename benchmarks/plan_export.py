@@ -257,7 +257,8 @@ def main() -> int:
     started = time.perf_counter()
     floor, _ = best_of(lambda: wall([sys.executable, "-c", "pass"], Path.cwd(), 30), 5)
     print(f"plan/export scaling; in-process figures best of {REPEATS}, CLI best of {CLI_REPEATS}, "
-          f"soorgeon once ({SOORGEON_TIMEOUT}s limit); python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)")
+          f"soorgeon once ({SOORGEON_TIMEOUT}s limit); python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"baseline: `python -c pass` takes {floor:.3f}s (the floor of any CLI process)\n")
     rows = []
     with tempfile.TemporaryDirectory(prefix="wb-bench-plan-") as tmp:
@@ -322,7 +323,7 @@ def main() -> int:
           f"({small['export'] / big['export']:.2f}x the 1,000-cell export), of which "
           f"importlib.metadata.packages_distributions() (called by every export for requirements.txt) "
           f"takes {dists:.3f}s ({dists / small['export']:.0%})")
-    print(f"benchmark took {time.perf_counter() - started:.0f}s")
+    print(f"benchmark took {time.perf_counter() - started:.0f}s; load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

@@ -26,8 +26,9 @@ def _sales_project(root: Path) -> Path:
     nb = root / "sales.ipynb"
     write_notebook(nb, [
         ("min_amount = 0", "parameters"),
-        ("import pandas as pd", "imports"),
-        ("sales = pd.read_csv('data/sales.csv')\nsales = sales[sales.amount >= min_amount]", "task:load"),
+        ("import pandas as pd\nimport workbench", "imports"),
+        ("sales = pd.read_csv('data/sales.csv')\nsales = sales[sales.amount >= min_amount]\n"
+         "workbench.log_metric('rows', len(sales))", "task:load"),
         ("by_region = sales.groupby('region', as_index=False).amount.sum()", "task:aggregate"),
         ("total = float(by_region.amount.sum())\nregions = len(by_region)", ["task:report", "metrics"]),
     ])
@@ -59,7 +60,7 @@ def test_runs_are_versioned_restorable_and_comparable(tmp_path: Path):
     new, old = runs
     assert new["data"]["data/sales.csv"] != old["data"]["data/sales.csv"]
     assert new["data"]["pipelines/sales/products"] != old["data"]["pipelines/sales/products"]
-    assert old["metrics"] == {"total": 35.0, "regions": 2.0} and new["metrics"]["total"] == 42.0
+    assert old["metrics"] == {"total": 35.0, "regions": 2.0, "rows": 3.0} and new["metrics"]["total"] == 42.0
     assert old["git"]["commit"] and len(old["git"]["commit"]) == 40
 
     diff = workbench("diff", old["id"], new["id"], cwd=tmp_path, check=True).stdout
@@ -100,7 +101,9 @@ def test_the_mlflow_record_holds_params_metrics_tags_and_task_runs(tmp_path: Pat
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
     assert {c.data.tags.get("mlflow.runName") for c in children} >= {"load", "aggregate", "report"}
     load = next(c for c in children if c.data.tags.get("mlflow.runName") == "load")
-    assert "duration_s" in load.data.metrics
+    assert "duration_s" in load.data.metrics and "peak_rss_mb" in load.data.metrics
+    assert load.data.metrics["rows"] == 2.0  # workbench.log_metric from the task's code
+    assert run.data.metrics["rows"] == 2.0
     artifacts = {a.path for a in client.list_artifacts(load.info.run_id)}
     assert any(a.endswith(".ipynb") for a in artifacts) and any(a.endswith(".html") for a in artifacts)
 

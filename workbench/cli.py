@@ -168,7 +168,7 @@ def cmd_run(args) -> int:
             except WorkbenchError as exc:
                 print(f"warning: data not versioned: {exc}", file=sys.stderr)
         rec.save_record(record, root)
-        mode = "off" if args.no_track else os.environ.get("WORKBENCH_TRACKING", args.tracking)
+        mode = "off" if args.no_track else (args.tracking or os.environ.get("WORKBENCH_TRACKING") or "background")
         if mode != "off":
             rec.track_run(record, root, mode)
             rec.save_record(record, root)
@@ -358,7 +358,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", formatter_class=fmt, help="build the pipeline (only what changed)",
                        description="Build a pipeline with Ploomber. Given a notebook, export it first.\n"
-                       "Only tasks whose code, parameters or upstream products changed run again.\n\n"
+                       "Only tasks whose code, local modules, parameters, input files or upstream\n"
+                       "products changed (by content, not timestamps) run again. Each run is recorded:\n"
+                       "data versioned with DVC, the run logged to MLflow (see `workbench runs`).\n\n"
                        "examples:\n  workbench run notebooks/churn.ipynb\n"
                        "  workbench run pipelines/churn -p n_estimators=200 --jobs 2")
     s.add_argument("target", metavar="PIPELINE_OR_NOTEBOOK")
@@ -368,7 +370,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N independent tasks at once")
     s.add_argument("-o", "--output", help="pipeline folder when exporting a notebook")
     s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    s.add_argument("--tracking", choices=["background", "now", "off"], default="background",
+    s.add_argument("--tracking", choices=["background", "now", "off"], default=None,
                    help="log to MLflow in a background process (default), before returning, or not at "
                    "all (env WORKBENCH_TRACKING)")
     s.add_argument("--no-version", action="store_true", help="do not version inputs and products with DVC")

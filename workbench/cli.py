@@ -40,11 +40,21 @@ def _display(path: Path) -> str:
         return str(path.resolve())
 
 
+def _project_path(path: Path) -> str:
+    """A notebook's path relative to its git repository, so that generated files say the same
+    whichever folder the command ran from; else as the user would type it."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix()
+    return _display(path)
+
+
 def _plan(notebook: str):
     from workbench.notebook import read_notebook
     from workbench.plan import build_plan
 
-    return build_plan(read_notebook(notebook, _display(Path(notebook))))
+    return build_plan(read_notebook(notebook, _project_path(Path(notebook))))
 
 
 def _default_pipeline_dir(notebook: str) -> Path:
@@ -94,10 +104,10 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def _export(notebook: str, output: str | None, force: bool, quiet: bool = False):
+def _export(notebook: str, output: str | None, force: bool, quiet: bool = False, plan=None):
     from workbench.export import export
 
-    plan = _plan(notebook)
+    plan = plan or _plan(notebook)
     out = Path(output) if output else _default_pipeline_dir(notebook)
     result = export(plan, out, notebook, force=force)
     if not quiet:
@@ -124,7 +134,7 @@ def _resolve_target(target: str, output: str | None, pairs: list[str]):
     if path.suffix == ".ipynb":
         plan = _plan(target)
         overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
-        plan, out = _export(target, output, False, quiet=True)
+        plan, out = _export(target, output, False, quiet=True, plan=plan)
         return plan, out.resolve(), overrides
     plan = load_plan(path)
     overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})

@@ -223,6 +223,13 @@ def render_requirements(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Import names whose distribution is named otherwise (the common ones; others are looked up).
+KNOWN_DISTRIBUTIONS = {
+    "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "cv2": "opencv-python",
+    "skimage": "scikit-image", "bs4": "beautifulsoup4", "dateutil": "python-dateutil",
+}
+
+
 def _imported_distributions(plan: Plan) -> list[str]:
     from importlib import metadata
 
@@ -236,14 +243,23 @@ def _imported_distributions(plan: Plan) -> list[str]:
                 modules.update(w.split(".")[0] for w in words[1:] if w != "as")
             elif words[:1] == ["from"] and len(words) > 1:
                 modules.add(words[1].split(".")[0])
-    try:
-        mapping = metadata.packages_distributions()
-    except Exception:
-        mapping = {}
     pins = {"workbench"}
+    mapping = None
     for module in sorted(modules):
-        for dist in mapping.get(module, []):
-            pins.add(dist)
+        name = KNOWN_DISTRIBUTIONS.get(module, module)
+        try:
+            metadata.version(name)
+            pins.add(name)
+            continue
+        except metadata.PackageNotFoundError:
+            pass
+        if mapping is None:
+            # reads every installed package's metadata (~0.1 s): only when a name is unusual
+            try:
+                mapping = metadata.packages_distributions()
+            except Exception:  # noqa: BLE001 - pins are a convenience, never a failure
+                mapping = {}
+        pins.update(mapping.get(module, []))
     result = []
     for dist in sorted(pins, key=str.lower):
         try:
@@ -267,7 +283,8 @@ def export(plan: Plan, directory: str | Path, notebook_path: str | Path, force: 
         "pipeline.yaml": render_pipeline_yaml(plan, rel.replace(os.sep, "/")),
         "env.yaml": render_env_yaml(plan),
         "requirements.txt": render_requirements(plan),
-        "plan.json": json.dumps(plan.to_dict(), indent=1, sort_keys=False, default=str) + "\n",
+        # compact: an indented dump goes through json's pure-Python encoder (slow on big notebooks)
+        "plan.json": json.dumps(plan.to_dict(), separators=(",", ":"), default=str) + "\n",
     }
     for task in plan.tasks:
         files[f"tasks/{task.name}.py"] = render_task(plan, task)

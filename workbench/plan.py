@@ -14,6 +14,7 @@ mutation is a binding; a file written by one task and read by another is an edge
 from __future__ import annotations
 
 import ast
+import gc
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -354,6 +355,18 @@ def _undefined(nb: Notebook, planner: _Planner, name: str, cell: int, line: int,
 
 def build_plan(nb: Notebook, name: str | None = None) -> Plan:
     """Turn a read notebook into a Plan. Raises PlanError for anything the user must fix."""
+    # Planning allocates many small objects and no cycles worth collecting; the cyclic collector's
+    # full passes were a third of the time of a 5,000-cell plan.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_plan(nb, name)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_plan(nb: Notebook, name: str | None) -> Plan:
     role, owner = _sections(nb)
     stem = name or slug(Path(nb.path).stem)
     if not any(r == "task" for i, r in role.items() if nb.cells[i].cell_type == "code"):

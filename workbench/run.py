@@ -328,9 +328,46 @@ def _describe(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}"
 
 
+_SHELLS: list = []
+
+
+def _track_shells() -> None:
+    """Remember the IPython shell ploomber-engine starts for each task, to release it after."""
+    from ploomber_engine.ipython import PloomberShell
+
+    if getattr(PloomberShell, "_workbench_tracked", False):
+        return
+    original = PloomberShell.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        _SHELLS.append(self)
+
+    PloomberShell.__init__ = init
+    PloomberShell._workbench_tracked = True
+
+
+def _release_shells() -> None:
+    """Each shell registers exit handlers that run a full garbage collection over the whole heap
+    (~0.2 s each at interpreter exit) and keeps a history thread: unregister and stop them once
+    the task is done, so a run's cost does not grow at exit with its number of tasks."""
+    import atexit
+
+    while _SHELLS:
+        shell = _SHELLS.pop()
+        atexit.unregister(shell.atexit_operations)
+        history = getattr(shell, "history_manager", None)
+        thread = getattr(history, "save_thread", None)
+        if thread is not None:
+            atexit.unregister(thread.stop)
+            thread.stop()
+
+
 def _execute(dag, name: str, pipeline: Path):
     """(seconds, peak RSS MB so far) or the exception the task raised."""
     import resource
+
+    _track_shells()
 
     metrics = pipeline / ".workbench" / "metrics" / f"{name}.jsonl"
     metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -346,6 +383,7 @@ def _execute(dag, name: str, pipeline: Path):
         return exc
     finally:
         os.environ.pop("WORKBENCH_METRICS_FILE", None)
+        _release_shells()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return time.perf_counter() - started, round(peak_mb, 1)
 

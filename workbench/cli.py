@@ -183,7 +183,8 @@ def cmd_run(args) -> int:
             rec.track_run(record, root, mode)
             rec.save_record(record, root)
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        if not issubclass(w.category, ResourceWarning):  # the detached sync outlives its Popen
+            print(f"warning: {w.message}", file=sys.stderr)
     if failure is not None:
         print(f"run {run_id} recorded as FAILED", file=sys.stderr)
         raise failure

@@ -258,3 +258,14 @@ def test_the_shared_sample_notebooks_are_present():
     """The suite must run on ../shared/notebooks; a missing folder must fail, not skip."""
     assert len(list(SHARED.glob("*.ipynb"))) >= 4, f"expected the shared samples in {SHARED}"
     assert len(list((SHARED / "bad").glob("*.ipynb"))) >= 6
+
+
+def test_a_state_file_of_another_format_means_rerun_not_crash(tmp_path: Path):
+    """Regression: a state.json written by an earlier version crashed `run` and `verify`."""
+    nb = tmp_path / "nb.ipynb"
+    write_notebook(nb, [("x = 1", "task:a")])
+    workbench("run", nb, "-o", tmp_path / "pipe", check=True)
+    state = tmp_path / "pipe" / ".workbench" / "state.json"
+    state.write_text(json.dumps({"tasks": {"a": "old-style-fingerprint"}, "products": {}}))
+    proc = workbench("run", tmp_path / "pipe", check=True)
+    assert _ran(proc) == {"a"}

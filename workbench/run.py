@@ -72,11 +72,18 @@ def product_paths(pipeline: Path, plan: Plan) -> dict[str, dict[str, Path]]:
     }
 
 
+STATE_FORMAT = 2
+
+
 def _load_state(pipeline: Path) -> dict:
+    """The pipeline's recorded task keys; a state of another format counts as none (all rerun)."""
     try:
-        return json.loads((pipeline / STATE).read_text())
+        state = json.loads((pipeline / STATE).read_text())
     except (FileNotFoundError, ValueError):
-        return {}
+        return {"format": STATE_FORMAT}
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        return {"format": STATE_FORMAT}
+    return state
 
 
 def _save_state(pipeline: Path, state: dict) -> None:

@@ -5,22 +5,28 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LABEXT := jupyterlab-workbench
 export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test install lint benchmark clean
+.PHONY: demo test install lint benchmark clean extension browser-deps
 
 install: $(STAMP)
 
 # uv (from PyPI) resolves and installs the pinned lock in seconds; pip would take minutes.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml jupyter-config/jupyter_server_config.d/workbench.json jupyter-config/labconfig/page_config.d/workbench.json
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d $(VENV)/etc/jupyter/labconfig/page_config.d
+	cp jupyter-config/jupyter_server_config.d/workbench.json $(VENV)/etc/jupyter/jupyter_server_config.d/
+	cp jupyter-config/labconfig/page_config.d/workbench.json $(VENV)/etc/jupyter/labconfig/page_config.d/
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	ln -sfn ../../../../workbench/labextension $(VENV)/share/jupyter/labextensions/$(LABEXT)
 	touch $(STAMP)
 
 demo: install
@@ -29,9 +35,31 @@ demo: install
 	$(BIN)/workbench verify notebooks/churn.ipynb
 	@echo "results: pipelines/churn/products/ (executed task notebooks: pipelines/churn/products/*.ipynb)"
 
-test: install
+test: install browser-deps
 	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The browser tests (tests/browser/) drive Debian's chromium through Python playwright. Installed
+# only when missing; `make test PYTEST_ARGS='-m "not browser"'` (or "not slow") skips them and this step.
+browser-deps:
+ifeq ($(findstring not browser,$(PYTEST_ARGS))$(findstring not slow,$(PYTEST_ARGS)),)
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
+	  echo "installing chromium (apt) for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
+	  { echo "error: could not install chromium; the browser tests need it (apt-get install chromium)"; exit 2; }; }
+endif
+
+# The JupyterLab extension (extension/, TypeScript) -> workbench/labextension/ (committed, so
+# installing Workbench needs no node). Needs node 20 and npm; not part of `make test`.
+extension/node_modules/.package-lock.json: extension/package.json extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund
+
+extension: install extension/node_modules/.package-lock.json
+	rm -rf workbench/labextension
+	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" npm run build
+	cd extension && npm test
 
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks

@@ -14,3 +14,10 @@ def __getattr__(name: str):
 
         return log_metric
     raise AttributeError(name)
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext workbench`: the `%workbench plan|run|check` magics (see workbench.kernel)."""
+    from workbench.kernel import load_ipython_extension as load
+
+    load(ipython)

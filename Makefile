@@ -67,6 +67,7 @@ lint: install
 benchmark: install
 	$(BIN)/python benchmarks/plan_export.py
 	$(BIN)/python benchmarks/run_overhead.py
+	$(BIN)/python benchmarks/tracking_overhead.py
 
 clean:
 	rm -rf $(VENV) pipelines/*/products pipelines/*/.workbench

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
-from workbench.plan import RANDOM_STATE_PRODUCT, Plan
+from workbench.plan import Plan
 
 RUNS = Path(".workbench") / "runs"
 
@@ -371,10 +371,6 @@ def lineage(plan: Plan, record: dict, target: str) -> list[str]:
                 lines.append(f"{pad}  <- raw data {path} md5 {record.get('data', {}).get(path, '?')}")
     walk(task_name, var, 1)
     return lines
-
-
-def _user_products_hint(plan: Plan) -> str:
-    return ", ".join(f"{t.name}/{v}" for t in plan.tasks for v in t.outputs if v not in RANDOM_STATE_PRODUCT.values())
 
 
 def push_pending(root: Path) -> list[str]:

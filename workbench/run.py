@@ -26,7 +26,7 @@ from pathlib import Path
 
 from workbench.errors import Location, RunError, WorkbenchError
 from workbench.fingerprint import HashCache, local_module_files, normalised_code, task_key
-from workbench.plan import Plan
+from workbench.plan import RANDOM_STATE_PRODUCT, Plan
 
 STATE = Path(".workbench") / "state.json"
 
@@ -46,7 +46,6 @@ class RunResult:
     params: dict
     tasks: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
-    fast_path: bool = False
 
     @property
     def ran(self) -> list[str]:
@@ -62,14 +61,6 @@ def load_plan(pipeline: Path) -> Plan:
             f"{pipeline}: not a Workbench pipeline (no plan.json)",
             hint="export one with `workbench export NOTEBOOK`, or pass the notebook itself to `workbench run`",
         ) from None
-
-
-def product_paths(pipeline: Path, plan: Plan) -> dict[str, dict[str, Path]]:
-    return {
-        t.name: {"nb": pipeline / "products" / f"{t.name}.ipynb",
-                 **{o: pipeline / "products" / t.name / o for o in t.outputs}}
-        for t in plan.tasks
-    }
 
 
 STATE_FORMAT = 2
@@ -115,11 +106,11 @@ class _Keys:
         outputs = self.plan.task(task).outputs
         return {o: self.hashes.tree(self.pipeline / "products" / task / o) for o in outputs}
 
-    def key(self, name: str) -> tuple[str, dict]:
+    def key(self, name: str) -> str:
         task = self.plan.task(name)
         code = (self.pipeline / "tasks" / f"{name}.py").read_text(encoding="utf-8")
         modules = {
-            str(p.relative_to(p.parents[0])): hashlib.sha256(normalised_code(p.read_text(errors="replace")).encode()).hexdigest()
+            self._module_name(p): hashlib.sha256(normalised_code(p.read_text(errors="replace")).encode()).hexdigest()
             for p in local_module_files(code, self.search)
         }
         inputs = {}
@@ -135,13 +126,17 @@ class _Keys:
             if edge.files or edge.after:
                 upstream[up]["*"] = json.dumps(hashes, sort_keys=True)
         params = {p: self.params.get(p) for p in task.parameters}
-        parts = {"modules": modules, "inputs": inputs, "upstream": upstream, "params": params}
-        return task_key(code, modules, params, inputs, upstream), parts
+        return task_key(code, modules, params, inputs, upstream)
+
+    def _module_name(self, path: Path) -> str:
+        """Relative to the folder it was found in: stable when the project moves."""
+        for base in self.search:
+            if path.is_relative_to(base):
+                return path.relative_to(base).as_posix()
+        return path.as_posix()
 
 
 def _state_products(edge) -> set[str]:
-    from workbench.plan import RANDOM_STATE_PRODUCT
-
     return {RANDOM_STATE_PRODUCT[k] for k in edge.random_state}
 
 
@@ -159,23 +154,12 @@ def _notebook_dir(pipeline: Path) -> Path:
     return (pipeline / m.group(1)).resolve() if m else pipeline.resolve()
 
 
-def up_to_date(pipeline: Path, plan: Plan, params: dict) -> bool:
-    """True when no task would run (used by callers that only want to know)."""
-    state = _load_state(pipeline)
-    keys = _Keys(pipeline, plan, params, HashCache(state.get("hashes")))
-    for name in plan.order:
-        if _why_run(name, keys, state.get("tasks", {}).get(name), force=False):
-            return False
-    return True
-
-
-def _why_run(name: str, keys: _Keys, recorded: dict | None, force: bool) -> str:
+def _why_run(name: str, key: str, keys: _Keys, recorded: dict | None, force: bool) -> str:
     """Why the task must run ('' when it need not)."""
     if force:
         return "forced"
     if not recorded:
         return "never ran"
-    key, _ = keys.key(name)
     if key != recorded.get("key"):
         return "inputs changed"
     if not (keys.pipeline / "products" / f"{name}.ipynb").exists():
@@ -203,7 +187,21 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
     runner = _Runner(pipeline, params, jobs)
     done: dict[str, TaskResult] = {}
     running: dict[str, object] = {}
+    task_keys: dict[str, str] = {}  # a task's key cannot change while it runs: computed once
     failure: tuple[str, BaseException] | None = None
+
+    def finished(name: str, outcome) -> None:
+        nonlocal failure
+        if isinstance(outcome, BaseException):
+            failure = failure or (name, outcome)
+            done[name] = TaskResult(name, "failed")
+            return
+        seconds, peak = outcome
+        recorded[name] = {"key": task_keys[name], "products": keys.products(name), "run": run_id}
+        done[name] = TaskResult(name, "ran", seconds, peak, run_id)
+        if progress:
+            progress(f"  {name} done in {seconds:.2f}s")
+
     try:
         while len(done) < len(plan.order) and failure is None:
             progressed = False
@@ -212,7 +210,8 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
                     continue
                 if any(up not in done or done[up].status == "failed" for up in plan.task(name).upstream):
                     continue
-                why = _why_run(name, keys, recorded.get(name), force)
+                task_keys[name] = keys.key(name)
+                why = _why_run(name, task_keys[name], keys, recorded.get(name), force)
                 progressed = True
                 if not why:
                     done[name] = TaskResult(name, "skipped", made_by=recorded[name].get("run"))
@@ -227,32 +226,17 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
             if running:
                 name, outcome = runner.wait(running)
                 del running[name]
-                if isinstance(outcome, BaseException):
-                    failure = (name, outcome)
-                    done[name] = TaskResult(name, "failed")
-                    continue
-                seconds, peak = outcome
-                key, _ = keys.key(name)
-                recorded[name] = {"key": key, "products": keys.products(name), "run": run_id}
-                done[name] = TaskResult(name, "ran", seconds, peak, run_id)
-                if progress:
-                    progress(f"  {name} done in {seconds:.2f}s")
+                finished(name, outcome)
             elif not progressed:
                 break
-        for name, future in list(running.items()):
-            name, outcome = runner.wait({name: future})
-            if not isinstance(outcome, BaseException):
-                seconds, peak = outcome
-                key, _ = keys.key(name)
-                recorded[name] = {"key": key, "products": keys.products(name), "run": run_id}
-                done[name] = TaskResult(name, "ran", seconds, peak, run_id)
+        for name, future in list(running.items()):  # after a failure, let the others finish
+            finished(*runner.wait({name: future}))
     finally:
         runner.close()
         state["hashes"] = hashes.entries
         _save_state(pipeline, state)
     result.tasks = [done.get(n, TaskResult(n, "not run")) for n in plan.order]
     result.seconds = time.perf_counter() - started
-    result.fast_path = runner.dag is None
     if failure is not None:
         raise _task_error(pipeline, plan, [failure[0]], failure[1], result) from None
     return result

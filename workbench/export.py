@@ -67,10 +67,6 @@ def _clean_code(code: str) -> str:
     return "\n".join(lines)
 
 
-def _py_literal(value: object) -> str:
-    return repr(value)
-
-
 def render_task(plan: Plan, task: Task) -> str:
     """The percent-format script of one task."""
     out: list[str] = [

@@ -683,7 +683,8 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
     else:
         for n in stmt.binds:
             planner.bind(n, _Binding("task", name, cell.index, stmt.line, ctor=stmt.constructed.get(n, "")))
-            planner.rngs.discard(n) if n not in stmt.constructed else None
+            if n not in stmt.constructed:
+                planner.rngs.discard(n)  # rebound to something else: no longer a generator
             for group in planner.aliases.values():
                 group.discard(n)
             planner.aliases.pop(n, None)

@@ -428,6 +428,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("params", help="list a notebook's parameters and their types")
     s.add_argument("notebook")
     s.set_defaults(func=cmd_params)
+
+    # --- subcommands: rerun / sweeps ---
+    # --- subcommands: ci / validate / gate ---
+    # --- subcommands: package / promote ---
+    # --- subcommands: serve ---
     return p
 
 

@@ -1,11 +1,14 @@
 // Unit tests of the frontend's pure logic (src/logic.ts, compiled to lib/ by `tsc`).
-// Run with `npm test` (node --test) after `npm run build:lib`; `make extension` does both.
+// Run with `npm test` (node --test) after `npm run build:lib`; `make extension` does both, and
+// `make test` runs them through tests/test_frontend_logic.py (TypeScript alone, no JupyterLab build).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 // lib/ is ES module output in a package without "type": "module": load it as a module by URL.
-const source = readFileSync(new URL('../lib/logic.js', import.meta.url), 'utf8');
+// WORKBENCH_LOGIC_JS points at another compiled copy (the Python test suite compiles its own).
+const compiled = process.env.WORKBENCH_LOGIC_JS || new URL('../lib/logic.js', import.meta.url);
+const source = readFileSync(compiled, 'utf8');
 const logic = await import('data:text/javascript;base64,' + Buffer.from(source).toString('base64'));
 
 const task = (name, upstream = {}, outputs = {}) => ({

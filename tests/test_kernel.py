@@ -145,6 +145,30 @@ def test_check_reports_hidden_state(kernel):
     assert out["stdout"].strip() == "False ['arr', 'later', 'scratch', 'total', 'x']", out
 
 
+def test_panel_check_answers_a_silent_user_expression(kernel):
+    """What the panel's Check button sends: a silent request whose reply carries the report as JSON,
+    with nothing published to any cell and nothing added to the kernel's history."""
+    k, project = kernel
+    write_notebook(project / "panel.ipynb", [("a = 1", "task:a"), "b = a + 1"])
+    k.run("a = 1\nb = a + 1\nleftover = 'from a deleted cell'")
+    msg_id = k.kc.execute("", silent=True, store_history=False, user_expressions={
+        "check": "__import__('workbench.kernel', fromlist=['panel_check']).panel_check('panel.ipynb')"})
+    reply = k.kc.get_shell_msg(timeout=240)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    result = reply["content"]["user_expressions"]["check"]
+    assert result["status"] == "ok", result
+    data = result["data"]["application/vnd.workbench.check+json"]
+    assert data["ok"] is False and "HIDDEN STATE" in data["summary"], data
+    rows = {r["variable"]: r["status"] for r in data["rows"]}
+    assert rows["leftover"] == "only in the live kernel" and rows["a"] == rows["b"] == "equal", rows
+    # a notebook that does not exist comes back as an error the panel can show
+    msg_id = k.kc.execute("", silent=True, store_history=False, user_expressions={
+        "check": "__import__('workbench.kernel', fromlist=['panel_check']).panel_check('missing.ipynb')"})
+    reply = k.kc.get_shell_msg(timeout=60)
+    data = reply["content"]["user_expressions"]["check"]["data"]["application/vnd.workbench.check+json"]
+    assert "no such notebook" in data["error"]["message"], data
+
+
 def test_check_clean_kernel_has_no_hidden_state(tmp_path):
     write_notebook(tmp_path / "clean.ipynb", [
         ("data = {'a': [1, 2]}\nn = len(data['a'])", "task:a"),

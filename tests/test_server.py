@@ -323,6 +323,8 @@ def test_job_is_cancelled(server):
     job = server.wait_job(job_id, 30, until=lambda j: j["ended"] is not None)
     assert job["status"] == "cancelled" and job["returncode"] != 0
     assert "cancelled" in job["tasks"].values() or "done" in job["tasks"].values()
+    # no task of a cancelled job still claims to be waiting or running
+    assert not {"pending", "running"} & set(job["tasks"].values()), job["tasks"]
     with pytest.raises(ProcessLookupError):
         os.killpg(job["pid"], 0)  # the whole process group is gone
     assert server.delete(f"/jobs/{job_id}").json()["status"] == "cancelled"  # idempotent

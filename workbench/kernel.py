@@ -389,6 +389,59 @@ class CheckReport:
         return "<br>".join(parts)
 
 
+CHECK_MIME = "application/vnd.workbench.check+json"
+
+
+def _report_dict(report: CheckReport) -> dict:
+    return {
+        "notebook": report.notebook,
+        "ok": report.ok,
+        "summary": report.summary(),
+        "rows": [{"variable": r.variable, "status": r.status, "detail": r.detail} for r in report.rows],
+        "counts": report.counts(),
+        "errors": list(report.errors),
+        "unpicklable": dict(report.unpicklable),
+        "seconds": round(report.seconds, 3),
+    }
+
+
+class _Bundle:
+    """A value whose display is a JSON document for the JupyterLab panel (and a line of text)."""
+
+    def __init__(self, data: dict, text: str) -> None:
+        self.data, self.text = data, text
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {CHECK_MIME: self.data, "text/plain": self.text}
+
+
+def panel_check(path: str | None = None, timeout: int = 600) -> _Bundle:
+    """The hidden-state check for the Workbench panel's button.
+
+    The panel evaluates this as a silent `user_expressions` request in the notebook's own kernel
+    (the live variables are there and nowhere else); the result comes back in the reply as JSON,
+    without an output in any cell or an entry in the kernel's history.
+    """
+    from workbench.errors import WorkbenchError
+
+    shell = _shell()
+    try:
+        notebook = _notebook(path, shell.user_ns)
+        report = check(notebook, shell.user_ns, getattr(shell, "user_ns_hidden", None), None, timeout)
+    except WorkbenchError as exc:
+        return _Bundle({"error": exc.to_dict()}, f"error: {exc}")
+    return _Bundle(_report_dict(report), report.summary())
+
+
+def _shell():
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("panel_check runs inside an IPython kernel")
+    return shell
+
+
 def _live_names(user_ns: dict, hidden: dict | None) -> set[str]:
     hidden = hidden or {}
     return {n for n, v in user_ns.items()

@@ -54,6 +54,7 @@ export namespace CommandIDs {
   export const verify = 'workbench:verify';
   export const cancel = 'workbench:cancel';
   export const refresh = 'workbench:refresh';
+  export const check = 'workbench:check-hidden-state';
   export const flag = (name: string) => `workbench:toggle-${name}`;
 }
 
@@ -242,6 +243,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: hasNotebook,
       execute: () => panel.cancelJob()
     });
+    commands.addCommand(CommandIDs.check, {
+      label: 'Check Hidden State Before Export',
+      caption: "compare the kernel's live variables with a clean top-to-bottom run of the saved notebook",
+      isEnabled: hasNotebook,
+      execute: () => {
+        shell.activateById(panel.id);
+        return panel.checkHiddenState();
+      }
+    });
     commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh Workbench Plan',
       isEnabled: hasNotebook,
@@ -291,6 +301,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.run,
         CommandIDs.verify,
         CommandIDs.cancel,
+        CommandIDs.check,
         CommandIDs.refresh
       ]) {
         palette.addItem({ command, category });

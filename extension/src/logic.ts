@@ -644,3 +644,69 @@ export function statusClass(status: string | null | undefined): string {
 export function jobFinished(status: string): boolean {
   return status !== 'running' && status !== 'pending' && status !== 'queued';
 }
+
+// ----- hidden state (`%workbench check` from the panel) -----
+
+/** The MIME type under which the kernel's `workbench.kernel.panel_check` answers. */
+export const CHECK_MIME = 'application/vnd.workbench.check+json';
+
+export interface ICheckRow {
+  variable: string;
+  status: string;
+  detail: string;
+}
+
+export interface ICheckResult {
+  notebook: string;
+  ok: boolean;
+  summary: string;
+  rows: ICheckRow[];
+  errors: string[];
+  seconds: number;
+}
+
+/**
+ * The expression the panel asks the notebook's kernel to evaluate: a silent `user_expressions`
+ * request, so that the check leaves no output in any cell and nothing in the kernel's history.
+ * The path goes in as a JSON string, which is also a valid Python string literal.
+ */
+export function checkExpression(notebookPath: string): string {
+  return `__import__('workbench.kernel', fromlist=['panel_check']).panel_check(${JSON.stringify(notebookPath)})`;
+}
+
+/** The rows a user must look at: values a clean run would change, first the ones that differ. */
+export function checkProblems(result: Pick<ICheckResult, 'rows'>): ICheckRow[] {
+  const order = ['different', 'only in the live kernel', 'not in the live kernel'];
+  return result.rows
+    .filter(r => order.includes(r.status))
+    .sort((a, b) => order.indexOf(a.status) - order.indexOf(b.status) || a.variable.localeCompare(b.variable));
+}
+
+/**
+ * What a kernel's reply to the check says: the report, or an error a person can act on (Workbench
+ * not installed in that kernel's environment, the notebook not found, the kernel interrupted).
+ */
+export function parseCheckReply(
+  expression: { status: string; data?: { [mime: string]: unknown }; ename?: string; evalue?: string } | undefined
+): { result: ICheckResult | null; error: string | null } {
+  if (!expression) {
+    return { result: null, error: 'the kernel did not evaluate the check' };
+  }
+  if (expression.status !== 'ok') {
+    if (expression.ename === 'ModuleNotFoundError' || expression.ename === 'ImportError') {
+      return { result: null, error: `${expression.evalue}: install Workbench in this kernel's environment (pip install workbench)` };
+    }
+    if (expression.ename === 'KeyboardInterrupt') {
+      return { result: null, error: 'check cancelled' };
+    }
+    return { result: null, error: `${expression.ename ?? 'error'}: ${expression.evalue ?? ''}` };
+  }
+  const data = expression.data?.[CHECK_MIME] as (ICheckResult & { error?: IPlanError }) | undefined;
+  if (!data) {
+    return { result: null, error: 'the kernel answered without a check report' };
+  }
+  if (data.error) {
+    return { result: null, error: data.error.hint ? `${data.error.message} (fix: ${data.error.hint})` : data.error.message };
+  }
+  return { result: data, error: null };
+}

@@ -6,7 +6,7 @@
  * debounced, jobs are polled; nothing here waits on the server while the user works.
  */
 import { showDialog, Dialog } from '@jupyterlab/apputils';
-import { PageConfig } from '@jupyterlab/coreutils';
+import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -17,17 +17,21 @@ import { h } from './dom';
 import { renderGraph } from './graph';
 import {
   cellLabels,
+  checkExpression,
+  checkProblems,
   colorSlot,
   formatBytes,
   formatParamValue,
   formatTime,
   formatValue,
   ICellLocation,
+  ICheckResult,
   IPlan,
   IPlanError,
   jobFinished,
   joinPath,
   paramOverrides,
+  parseCheckReply,
   parseVerifyTable,
   relativeToRoot,
   statusClass,
@@ -66,6 +70,8 @@ interface INotebookState {
   typed: { [name: string]: string };
   force: boolean;
   busy: string | null;
+  /** The last hidden-state check of the live kernel against a clean replay. */
+  check: { running: boolean; result: ICheckResult | null; error: string | null } | null;
 }
 
 function newState(): INotebookState {
@@ -85,7 +91,8 @@ function newState(): INotebookState {
     runsError: null,
     typed: {},
     force: false,
-    busy: null
+    busy: null,
+    check: null
   };
 }
 
@@ -329,6 +336,60 @@ export class WorkbenchPanel extends Widget {
     }
   }
 
+  /**
+   * Compare the notebook kernel's live variables with a clean top-to-bottom replay of the saved
+   * notebook (`%workbench check`). It runs in the kernel itself, as a silent request: the cells,
+   * their outputs and the kernel's history are left as they were.
+   */
+  async checkHiddenState(): Promise<void> {
+    const panel = this._current;
+    const state = this._state;
+    if (!panel || !state || state.check?.running) {
+      return;
+    }
+    const kernel = panel.sessionContext.session?.kernel;
+    if (!kernel) {
+      state.check = { running: false, result: null, error: 'no kernel: start the notebook\'s kernel and run its cells first' };
+      this.render();
+      return;
+    }
+    const check: NonNullable<INotebookState['check']> = { running: true, result: null, error: null };
+    state.check = check;
+    this.render();
+    try {
+      await this._saveFirst(panel);
+      const future = kernel.requestExecute({
+        code: '',
+        silent: true,
+        store_history: false,
+        user_expressions: { check: checkExpression(PathExt.basename(panel.context.path)) }
+      });
+      const reply = await future.done;
+      const content = reply.content as any;
+      const parsed =
+        content.status === 'ok'
+          ? parseCheckReply(content.user_expressions?.check)
+          : parseCheckReply({ status: 'error', ename: content.ename, evalue: content.evalue });
+      check.result = parsed.result;
+      check.error = parsed.error;
+    } catch (error) {
+      check.error = messageOf(error);
+    } finally {
+      check.running = false;
+      if (this._current === panel) {
+        this.render();
+      }
+    }
+  }
+
+  /** Stop a running check: interrupting the kernel stops the replay it is waiting on. */
+  async cancelCheck(): Promise<void> {
+    const kernel = this._current?.sessionContext.session?.kernel;
+    if (kernel && this._state?.check?.running) {
+      await kernel.interrupt();
+    }
+  }
+
   private _running(state: INotebookState): boolean {
     const job = state.job;
     return !!job && !!job.id && !job.error && (!job.job || !jobFinished(job.job.status));
@@ -437,6 +498,7 @@ export class WorkbenchPanel extends Widget {
       ['warnings', [plan?.warnings, !!state.error], () => this._renderWarnings(state)],
       ['actions', [state.busy, running, !!state.error, state.exportMessage, state.exportError, state.exportConflict], () => this._renderActions(state)],
       ['job', [state.job?.id, state.job?.error, state.job?.job, plan?.order], () => this._renderJob(state)],
+      ['check', [state.check, plan?.cells.map(c => c.id)], () => this._renderCheck(state)],
       ['parameters', [plan?.parameters, plan?.cells.map(c => c.id)], () => this._renderParams(state)],
       ['tasks', [plan?.tasks, plan?.order, plan?.cells.map(c => c.id), statuses, state.sizes], () => this._renderTasks(state)],
       ['runs', [!!plan, state.runs, state.runsError, plan?.parameters], () => this._renderRuns(state)]
@@ -701,7 +763,14 @@ export class WorkbenchPanel extends Widget {
         button('Export', 'jp-mod-accept jp-Workbench-export', 'write the Ploomber project (saves the notebook first)', () => void this.exportPipeline(), disabled),
         button('Run', 'jp-mod-accept jp-Workbench-run', 'run what is outdated, with the parameters below', () => void this.startJob('run'), disabled),
         button('Verify', 'jp-Workbench-verify', 'run notebook and pipeline and compare their results', () => void this.startJob('verify'), disabled),
-        running ? button('Cancel', 'jp-mod-warn jp-Workbench-cancel', 'cancel the running job', () => void this.cancelJob(), false) : null
+        running ? button('Cancel', 'jp-mod-warn jp-Workbench-cancel', 'cancel the running job', () => void this.cancelJob(), false) : null,
+        button(
+          'Check hidden state',
+          'jp-Workbench-checkbutton',
+          "compare the kernel's live variables with a clean top-to-bottom run of the saved notebook",
+          () => void this.checkHiddenState(),
+          !!state.check?.running || !!state.error
+        )
       ),
       h('label', { className: 'jp-Workbench-forcelabel', title: 'Run/Verify: rerun every task' }, force, ' rerun everything'),
       state.exportMessage ? h('div', { className: 'jp-Workbench-exported' }, state.exportMessage) : null,
@@ -816,6 +885,67 @@ export class WorkbenchPanel extends Widget {
         ? h('details', { open: job.status === 'failed' }, h('summary', null, 'log'), h('pre', { className: 'jp-Workbench-stderr' }, job.stderr))
         : null
     );
+  }
+
+  private _renderCheck(state: INotebookState): HTMLElement | null {
+    const check = state.check;
+    if (!check) {
+      return null;
+    }
+    const status = check.running ? 'running' : check.error ? 'error' : check.result?.ok ? 'clean' : 'hidden-state';
+    const problems = check.result ? checkProblems(check.result) : [];
+    return this._section(
+      'check',
+      'Hidden state',
+      h(
+        'div',
+        { className: `jp-Workbench-checkstatus jp-Workbench-status-${status}`, 'data-status': status },
+        check.running ? 'replaying the saved notebook in a fresh kernel…' : check.error ? '' : (check.result?.summary ?? ''),
+        check.running
+          ? h('button', { className: 'jp-Button jp-mod-styled jp-mod-warn jp-Workbench-cancelcheck', onclick: () => void this.cancelCheck() }, 'Cancel')
+          : null
+      ),
+      check.error ? h('div', { className: 'jp-Workbench-error' }, check.error) : null,
+      check.result?.errors.length
+        ? h(
+            'div',
+            { className: 'jp-Workbench-error' },
+            'The saved notebook does not run top to bottom in a fresh kernel:',
+            h('ul', null, ...check.result.errors.map(e => h('li', null, e)))
+          )
+        : null,
+      ...this._checkTables(problems)
+    );
+  }
+
+  /** Values that differ or live only in the kernel, in full; cells never run here, folded. */
+  private _checkTables(problems: { variable: string; status: string; detail: string }[]): (HTMLElement | null)[] {
+    const table = (rows: typeof problems) =>
+      h(
+        'table',
+        { className: 'jp-Workbench-table jp-Workbench-checktable' },
+        ...rows.map(r =>
+          h(
+            'tr',
+            { 'data-variable': r.variable, 'data-status': r.status, title: r.detail },
+            h('td', null, r.variable),
+            h('td', { className: 'jp-Workbench-dim' }, r.status === 'different' && r.detail ? r.detail : r.status)
+          )
+        )
+      );
+    const live = problems.filter(r => r.status !== 'not in the live kernel');
+    const notRun = problems.filter(r => r.status === 'not in the live kernel');
+    return [
+      live.length ? table(live) : null,
+      notRun.length
+        ? h(
+            'details',
+            null,
+            h('summary', null, `${notRun.length} variable${notRun.length === 1 ? '' : 's'} not in the live kernel (cells not run here)`),
+            table(notRun)
+          )
+        : null
+    ];
   }
 
   private _renderRuns(state: INotebookState): HTMLElement | null {

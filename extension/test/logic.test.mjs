@@ -203,3 +203,24 @@ test('formatting helpers', () => {
   assert.ok(logic.jobFinished('succeeded') && !logic.jobFinished('running'));
   assert.ok(logic.taskFinished('succeeded') && !logic.taskFinished('pending'));
 });
+
+test('the hidden-state check: expression, problems first, replies and errors', () => {
+  assert.equal(
+    logic.checkExpression('dir/a "b".ipynb'),
+    `__import__('workbench.kernel', fromlist=['panel_check']).panel_check("dir/a \\"b\\".ipynb")`
+  );
+  const rows = [
+    { variable: 'a', status: 'equal', detail: '' },
+    { variable: 'z', status: 'only in the live kernel', detail: '' },
+    { variable: 'x', status: 'different', detail: '2 vs 3' },
+    { variable: 'b', status: 'not in the live kernel', detail: '' }
+  ];
+  assert.deepEqual(logic.checkProblems({ rows }).map(r => r.variable), ['x', 'z', 'b']);
+  const report = { notebook: 'n.ipynb', ok: false, summary: 'HIDDEN STATE', rows, errors: [], seconds: 1 };
+  assert.deepEqual(logic.parseCheckReply({ status: 'ok', data: { [logic.CHECK_MIME]: report } }), { result: report, error: null });
+  assert.match(logic.parseCheckReply({ status: 'error', ename: 'ModuleNotFoundError', evalue: "No module named 'workbench'" }).error, /install Workbench/);
+  assert.equal(logic.parseCheckReply({ status: 'error', ename: 'KeyboardInterrupt', evalue: '' }).error, 'check cancelled');
+  const failed = logic.parseCheckReply({ status: 'ok', data: { [logic.CHECK_MIME]: { error: { kind: 'WorkbenchError', message: 'x.ipynb: no such notebook', hint: 'save it' } } } });
+  assert.equal(failed.error, 'x.ipynb: no such notebook (fix: save it)');
+  assert.match(logic.parseCheckReply(undefined).error, /did not evaluate/);
+});

@@ -7,7 +7,8 @@ download). The tests run in file order and share one page, as one session of a u
 
   open the notebook (no server error) -> the Workbench panel shows the churn tasks as a graph ->
   tag a new cell as a task start from the command palette and see the plan change -> Export ->
-  Run, every task reaches success -> open a broken notebook, click its error, land on the cell.
+  Run, every task reaches success -> Verify -> cancel a running job -> check the kernel for hidden
+  state -> open a broken notebook, click its error, land on the cell.
 
 Screenshots go to tests/browser/output/ (printed at the end). Chromium missing is a failure that
 says how to install it (`make browser-deps`), never a silent skip.
@@ -395,6 +396,72 @@ def test_verify_shows_the_comparison_table(session: Session, lab: Lab):
     assert "reproduces the notebook" in job.locator(".jp-Workbench-verifysummary").text_content()
     job.scroll_into_view_if_needed()
     session.shot("verified")
+
+
+def test_a_running_job_can_be_cancelled(session: Session, lab: Lab):
+    page = session.page
+    panel = session.panel
+    panel.locator(".jp-Workbench-force").check()  # rerun everything: long enough to cancel
+    panel.locator(".jp-Workbench-run").click()
+    cancel = panel.locator(".jp-Workbench-cancel")
+    cancel.wait_for(timeout=30_000)
+    # The UI stays usable while the job runs: the graph still answers.
+    panel.locator('.jp-Workbench-node[data-task="load"]').click()
+    running = panel.locator('.jp-Workbench-jobtask[data-status="running"]')
+    running.first.wait_for(timeout=60_000)  # cancel mid-task, not before the run starts
+    task = running.first.get_attribute("data-task")
+    cancel.click()
+    page.wait_for_function(
+        """() => document.querySelector('#workbench-panel .jp-Workbench-jobstatus')?.dataset.status === 'cancelled'""",
+        timeout=60_000,
+    )
+    statuses = panel.locator(".jp-Workbench-jobtask").evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert "cancelled" in statuses and "pending" not in statuses and "running" not in statuses, statuses
+    assert panel.locator(f'.jp-Workbench-jobtask[data-task="{task}"]').get_attribute("data-status") == "cancelled"
+    session.shot("cancelled")
+    panel.locator(".jp-Workbench-force").uncheck()
+
+
+def test_hidden_state_check_from_the_panel(session: Session, lab: Lab):
+    """Run a scratch cell in the notebook's kernel, delete the cell: its variable is hidden state."""
+    page = session.page
+    nb = session.notebook()
+    count = nb.locator(".jp-Cell").count()
+    nb.locator(".jp-Cell").last.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type("scratch_value = 41 + 1")
+    page.keyboard.press("Control+Enter")  # run it in the notebook's kernel, stay on the cell
+    page.wait_for_function(
+        f"""() => /\\[\\d+\\]/.test([...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')]
+                 [{count}]?.querySelector('.jp-InputPrompt')?.textContent ?? '')""",
+        timeout=RUN_MS,
+    )
+    page.keyboard.press("Escape")
+    page.keyboard.press("d")
+    page.keyboard.press("d")  # the cell is gone; its variable lives on in the kernel
+    page.wait_for_function(
+        f"() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell').length === {count}"
+    )
+    panel = session.panel
+    panel.locator(".jp-Workbench-checkbutton").click()
+    status = panel.locator(".jp-Workbench-checkstatus")
+    status.wait_for(timeout=30_000)
+    page.wait_for_function(
+        """() => !['running', undefined].includes(
+                   document.querySelector('#workbench-panel .jp-Workbench-checkstatus')?.dataset.status)""",
+        timeout=RUN_MS,
+    )
+    check = panel.locator(".jp-Workbench-checkbutton")
+    text = panel.locator('[data-section="check"]').inner_text()
+    assert status.get_attribute("data-status") == "hidden-state", text
+    row = panel.locator('.jp-Workbench-checktable tr[data-variable="scratch_value"]')
+    assert row.get_attribute("data-status") == "only in the live kernel", text
+    assert "HIDDEN STATE" in text, text
+    assert check.is_enabled()
+    panel.locator('[data-section="check"]').scroll_into_view_if_needed()
+    session.shot("hidden-state")
 
 
 def test_bad_notebook_error_selects_its_cell(session: Session, lab: Lab):

@@ -125,7 +125,7 @@ class Job:
         if self._cancelled:
             self.status = "cancelled"
             for task, state in self.tasks.items():
-                if state == "running":
+                if state in ("running", "pending"):  # stopped, or never started: neither finished
                     self.tasks[task] = "cancelled"
         elif returncode == 0:
             self.status = "succeeded"

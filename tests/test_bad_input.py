@@ -247,6 +247,44 @@ def test_zero_cells_plans_zero_tasks(tmp_path: Path):
     assert json.loads(as_json.stdout)["tasks"] == []
 
 
+def test_ten_thousand_cells_plan_correctly(tmp_path: Path):
+    """A 10,000-cell notebook (2,000 tasks of 5 cells, each task reading the one before) plans with
+    every edge, and the error in its last cell is still located exactly."""
+    cells = []
+    for t in range(2000):
+        prev = f"v{t - 1}" if t else "0"
+        cells.append((f"v{t} = {prev} + 1", f"task:t{t}"))
+        cells += [f"w{t}_{k} = v{t} * {k}" for k in range(4)]
+    write_notebook(tmp_path / "big.ipynb", cells)
+    proc = workbench("plan", "--json", "big.ipynb", cwd=tmp_path, check=True)
+    plan = json.loads(proc.stdout)
+    assert len(plan["tasks"]) == 2000 and len(plan["cells"]) == 10_000
+    assert plan["tasks"][1999]["upstream"] == {"t1998": {"variables": ["v1998"], "files": [], "random_state": [],
+                                                         "after": False}}
+    cells[-1] = "w = v1999 + missing_at_the_end"
+    write_notebook(tmp_path / "big.ipynb", cells)
+    proc = workbench("plan", "big.ipynb", cwd=tmp_path)
+    assert_user_error(proc, "big.ipynb", cell=9999, cell_id="c9999", line=1, says=(r"'missing_at_the_end'",))
+
+
+def test_huge_outputs_are_read_but_never_copied(tmp_path: Path):
+    """Outputs are the notebook's business, not the pipeline's: 60 MB of saved output plans fast
+    and nothing of it reaches the exported code."""
+    blob = "x" * (20 * 1024 * 1024)
+    cells = [("n = 3", "parameters"),
+             {"source": "data = list(range(n))", "tags": ["task:make"],
+              "outputs": [{"output_type": "stream", "name": "stdout", "text": blob}]},
+             {"source": "total = sum(data)", "tags": ["task:sum"],
+              "outputs": [{"output_type": "display_data", "metadata": {},
+                           "data": {"text/plain": blob, "image/png": blob}}]}]
+    write_notebook(tmp_path / "huge.ipynb", cells)
+    assert (tmp_path / "huge.ipynb").stat().st_size > 60_000_000
+    proc = workbench("export", "huge.ipynb", cwd=tmp_path, check=True)
+    assert "Traceback" not in proc.stderr
+    exported = sum(p.stat().st_size for p in (tmp_path / "pipelines" / "huge").rglob("*") if p.is_file())
+    assert exported < 100_000, exported
+
+
 @pytest.mark.parametrize("tag", ["hide-input", "injected-parameters", "remove-cell", "hide-output",
                                  "remove-output", "raises-exception"])
 def test_foreign_tags_are_not_errors(tag: str, tmp_path: Path):

@@ -357,3 +357,36 @@ def test_server_stays_responsive_and_log_is_clean(server):
     log = server.log_text()
     assert "Traceback" not in log, log
     assert " 500 " not in log, log
+
+
+# ---------------------------------------------------------------- load
+
+
+def test_fifty_concurrent_plans_of_a_thousand_cell_notebook(server):
+    """All answered, all correct, and the server answers other requests meanwhile. (Latency is
+    measured by benchmarks/server_load.py, not asserted here.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cells = []
+    for t in range(200):
+        cells.append((f"v{t} = {f'v{t - 1}' if t else 0} + 1", f"task:t{t}"))
+        cells += [f"w{t}_{k} = v{t} * {k}" for k in range(4)]
+    write_notebook(server.root / "notebooks" / "big.ipynb", cells)
+
+    def plan(i: int) -> requests.Response:
+        if i % 2:  # half by path, half with the content the editor holds
+            return server.get("/plan", params={"path": "notebooks/big.ipynb"})
+        from helpers import notebook_dict
+
+        return server.post("/plan", {"path": "notebooks/big.ipynb", "content": notebook_dict(cells)})
+
+    with ThreadPoolExecutor(50) as pool:
+        futures = [pool.submit(plan, i) for i in range(50)]
+        status = requests.get(f"{server.url}/api/status", headers=server.headers, timeout=30)
+        replies = [f.result() for f in futures]
+    assert status.status_code == 200
+    for r in replies:
+        assert r.status_code == 200, r.text[:500]
+        plan = r.json()["plan"]
+        assert len(plan["cells"]) == 1000 and len(plan["tasks"]) == 200
+        assert plan["tasks"][199]["upstream"]["t198"]["variables"] == ["v198"]

@@ -6,8 +6,9 @@ must carry the XSRF token (Jupyter checks it). Paths are relative to the server'
 absolute paths are refused (400), and anything that leads outside the root (`..`, a symlink) is
 refused (403), so the API reaches no more of the disk than Jupyter's own contents API.
 
-Planning and exporting read files and parse code, which takes milliseconds to a second: they run
-in a thread of the event loop's executor so the server keeps answering meanwhile.
+Planning and exporting read files and parse code, which takes milliseconds to a second: plans are
+computed in worker processes and cached by content (server/plans.py), exports run in a thread of
+the event loop's executor, so the server keeps answering meanwhile.
 
 Errors are JSON `{"error": {"kind", "message", "hint", "detail", "location"}}`: a notebook the
 planner rejects is 400 with the cell and line in `location`; an export that would overwrite a
@@ -28,6 +29,7 @@ from tornado.ioloop import IOLoop
 
 from workbench.errors import WorkbenchError
 from workbench.server.jobs import JobManager
+from workbench.server.plans import PlanCache, PlanWorkers
 
 ACTIONS = ("run", "verify")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,6 +48,8 @@ class State:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.jobs = JobManager(root)
+        self.plans = PlanCache()
+        self.planners = PlanWorkers()
 
 
 def resolve(root: Path, path: object, what: str = "path", *, suffixes: tuple[str, ...] = (".ipynb",),
@@ -88,12 +92,15 @@ def _plan_file(full: Path, shown: str):
     return build_plan(read_notebook(full, shown))
 
 
-def _plan_content(content: object, shown: str):
-    from workbench.notebook import parse_notebook
-    from workbench.plan import build_plan
+def _read_bytes(full: Path, shown: str) -> bytes:
+    """A notebook's bytes; unreadable is the error `workbench plan` gives for it."""
+    from workbench.notebook import read_notebook
 
-    raw = content.encode("utf-8") if isinstance(content, str) else json.dumps(content).encode("utf-8")
-    return build_plan(parse_notebook(raw, shown))
+    try:
+        return full.read_bytes()
+    except OSError:
+        read_notebook(full, shown)  # raises the WorkbenchError that explains it
+        raise
 
 
 class BaseHandler(APIHandler):
@@ -140,12 +147,13 @@ class BaseHandler(APIHandler):
 
 
 class PlanHandler(BaseHandler):
+    """Plans by content: the same bytes at the same path are planned once (see server/plans.py)."""
+
     @tornado.web.authenticated
     async def get(self) -> None:
         async def body():
             full, shown = resolve(self.root, self.get_query_argument("path", ""))
-            plan = await self.in_thread(_plan_file, full, shown)
-            self.reply({"plan": plan.to_dict()})
+            await self.reply_plan(await self.in_thread(_read_bytes, full, shown), shown)
 
         await self.run(body)
 
@@ -156,14 +164,26 @@ class PlanHandler(BaseHandler):
             content = data.get("content")
             full, shown = resolve(self.root, data.get("path"), must_exist=content is None)
             if content is None:
-                plan = await self.in_thread(_plan_file, full, shown)
-            elif isinstance(content, (dict, str)):
-                plan = await self.in_thread(_plan_content, content, shown)
+                raw = await self.in_thread(_read_bytes, full, shown)
+            elif isinstance(content, str):
+                raw = content.encode("utf-8")
+            elif isinstance(content, dict):
+                raw = json.dumps(content).encode("utf-8")
             else:
                 raise ApiError(400, "BadRequest", "'content' must be the notebook as a JSON object")
-            self.reply({"plan": plan.to_dict()})
+            await self.reply_plan(raw, shown)
 
         await self.run(body)
+
+    async def reply_plan(self, raw: bytes, shown: str) -> None:
+        outcome = await self.state.plans.get(PlanCache.key(shown, raw),
+                                             lambda: self.state.planners.plan(raw, shown))
+        if outcome.error is not None:
+            self.fail(400, outcome.error)
+            return
+        self.set_status(200)
+        self.set_header("Content-Type", "application/json")
+        self.finish(outcome.body)
 
 
 class ExportHandler(BaseHandler):

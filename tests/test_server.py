@@ -390,3 +390,17 @@ def test_fifty_concurrent_plans_of_a_thousand_cell_notebook(server):
         plan = r.json()["plan"]
         assert len(plan["cells"]) == 1000 and len(plan["tasks"]) == 200
         assert plan["tasks"][199]["upstream"]["t198"]["variables"] == ["v198"]
+
+
+def test_plan_and_export_never_execute_code(server):
+    """The API's plan and export only read code (see tests/test_static_only.py for the CLI)."""
+    from test_static_only import CELLS, marks
+
+    folder = server.root / "static"
+    write_notebook(folder / "nb.ipynb", CELLS)
+    assert server.get("/plan", params={"path": "static/nb.ipynb"}).status_code == 200
+    assert server.post("/plan", {"path": "static/nb.ipynb"}).status_code == 200
+    r = server.post("/export", {"path": "static/nb.ipynb", "output": "static/pipeline"})
+    assert r.status_code == 200, r.text
+    assert (folder / "pipeline" / "tasks" / "a.py").exists()
+    assert marks(server.root) == [], "the API executed notebook code"

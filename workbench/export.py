@@ -102,8 +102,10 @@ def render_task(plan: Plan, task: Task) -> str:
     ups = [u for u in task.upstream]
     out.append(f"upstream = {json.dumps(ups) if ups else 'None'}")
     out.append("product = None")
+    computed = [n for n in task.parameters if plan.parameters[n].type == "expression"]
     for name in task.parameters:
-        out.append(f"{name} = {plan.parameters[name].source}")
+        if name not in computed:
+            out.append(f"{name} = {plan.parameters[name].source}")
 
     imports = []
     definitions = []
@@ -125,6 +127,9 @@ def render_task(plan: Plan, task: Task) -> str:
         out += ["", "# %%", *imports]
     if definitions:
         out += ["", "# %%", "\n\n\n".join(definitions)]
+    if computed:  # parameters the notebook computes from its imports: after them, as in the notebook
+        out += ["", "# %% parameters computed in the notebook's parameters cell",
+                *(f"{n} = {plan.parameters[n].source}" for n in computed)]
 
     loads = []
     for up, edge in task.upstream.items():

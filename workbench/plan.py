@@ -271,6 +271,16 @@ def _parameters(nb: Notebook, cell: Cell, code: str) -> list[Parameter]:
     return params
 
 
+def _expression_reads(source: str) -> list[str]:
+    """The global names a parameter's expression reads (comprehension variables and lambda
+    arguments are its own)."""
+    try:
+        stmts = analyse_cell(f"__parameter__ = ({source})", -1)
+    except SyntaxError:
+        return []
+    return [n for stmt in stmts for n, _ in stmt.reads]
+
+
 # -- the resolver -----------------------------------------------------------------------------
 
 @dataclass
@@ -597,6 +607,10 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         if binding.kind == "param":
             if n not in task.parameters:
                 task.parameters.append(n)
+                param = params.get(n)
+                if param is not None and param.type == "expression":
+                    # `r = math.pi * 2` needs what the expression reads, as the notebook had it
+                    pending.extend((g, line) for g in _expression_reads(param.source))
         elif binding.kind == "def":
             _use_definition(planner, task, binding.ref)
             d = planner.def_statements[binding.ref]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -127,3 +128,24 @@ def test_plan_json_round_trips_and_is_plain(plan_of):
     assert data["schema"] == "workbench.plan/1"
     assert data["tasks"][1]["model"] == "b"
     assert data["tasks"][1]["upstream"] == {"a": {"variables": ["a"], "files": [], "random_state": [], "after": False}}
+
+
+def test_a_parameter_computed_from_an_import_brings_the_import(plan_of):
+    """Regression: `r = math.pi * 2` in the parameters cell ran before `import math` in the task
+    (NameError at run time), because the expression's own reads were not charged to the task."""
+    from workbench.export import render_task
+
+    plan = plan_of([
+        ("import math", "imports"),
+        ("r = math.pi * 2\nk = 3\nsizes = [i * k for i in range(3)]", "parameters"),
+        ("y = r + k + sum(sizes)", "task:a"),
+    ])
+    task = plan.task("a")
+    assert plan.parameters["r"].type == "expression"
+    assert set(task.parameters) == {"r", "k", "sizes"}
+    code = render_task(plan, task)
+    assert code.index("import math") < code.index("r = math.pi * 2") < code.index("y = r + k")
+    namespace: dict = {}
+    exec(code.replace("from workbench.runtime import save", "save = lambda *a: None")
+         .replace("product = None", "product = {'y': None}"), namespace)
+    assert namespace["y"] == math.pi * 2 + 3 + 9

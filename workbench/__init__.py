@@ -13,6 +13,10 @@ def __getattr__(name: str):
         from workbench.runtime.metrics import log_metric
 
         return log_metric
+    if name in ("xp", "to_host", "device_name"):  # GPU-or-NumPy helpers (workbench.runtime.devices)
+        from workbench.runtime import devices
+
+        return getattr(devices, name)
     raise AttributeError(name)
 
 

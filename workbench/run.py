@@ -38,6 +38,9 @@ class TaskResult:
     seconds: float = 0.0
     peak_rss_mb: float | None = None
     made_by: str | None = None  # the run whose products this task's are
+    device: str | None = None  # cpu | cuda:N (name) (see scheduling.py)
+    gpu_memory_peak_mb: float | None = None
+    worker: str | None = None  # the Dask worker's address (dask_executor.py)
 
 
 @dataclass
@@ -173,18 +176,27 @@ def _why_run(name: str, key: str, keys: _Keys, recorded: dict | None, force: boo
 
 
 def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
-          progress=None, run_id: str | None = None) -> RunResult:
+          progress=None, run_id: str | None = None, require_gpu: bool = False, device: str | None = None,
+          runner=None, placement=None) -> RunResult:
     """Run what is outdated, task by task in dependency order; returns what ran.
 
     Raises RunError naming the failing task and notebook cell. Tasks that finished before a failure
-    keep their (complete) products and are not rerun next time; the failed one is."""
+    keep their (complete) products and are not rerun next time; the failed one is. GPU tasks get
+    devices from `placement` (scheduling.py; `device="cpu"` runs everything on the CPU); `runner`
+    replaces local execution (dask_executor.py)."""
+    from workbench.scheduling import place
+
+    if placement is None:
+        requested = {t.name: t.gpu for t in plan.tasks}
+        placement = place(requested, require=require_gpu or device == "gpu", force_cpu=device == "cpu",
+                          progress=progress)
     started = time.perf_counter()
     result = RunResult(pipeline, params)
     state = _load_state(pipeline)
     recorded = state.setdefault("tasks", {})
     hashes = HashCache(state.get("hashes"))
     keys = _Keys(pipeline, plan, params, hashes)
-    runner = _Runner(pipeline, params, jobs)
+    runner = runner or _Runner(pipeline, params, jobs)
     done: dict[str, TaskResult] = {}
     running: dict[str, object] = {}
     task_keys: dict[str, str] = {}  # a task's key cannot change while it runs: computed once
@@ -192,13 +204,15 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
 
     def finished(name: str, outcome) -> None:
         nonlocal failure
+        placement.release(name)
         if isinstance(outcome, BaseException):
             failure = failure or (name, outcome)
             done[name] = TaskResult(name, "failed")
             return
-        seconds, peak = outcome
+        seconds, peak, *extra = outcome
         recorded[name] = {"key": task_keys[name], "products": keys.products(name), "run": run_id}
-        done[name] = TaskResult(name, "ran", seconds, peak, run_id)
+        info = {"device": placement.labels.get(name), **(extra[0] if extra else {})}
+        done[name] = TaskResult(name, "ran", seconds, peak, run_id, **info)
         if progress:
             progress(f"  {name} done in {seconds:.2f}s")
 
@@ -210,17 +224,22 @@ def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs
                     continue
                 if any(up not in done or done[up].status == "failed" for up in plan.task(name).upstream):
                     continue
-                task_keys[name] = keys.key(name)
+                if name not in task_keys:
+                    task_keys[name] = keys.key(name)
                 why = _why_run(name, task_keys[name], keys, recorded.get(name), force)
-                progressed = True
                 if not why:
+                    progressed = True
                     done[name] = TaskResult(name, "skipped", made_by=recorded[name].get("run"))
                     continue
+                env = placement.claim(name)
+                if env is None:  # its GPUs are all taken: it starts when a GPU task ends
+                    continue
+                progressed = True
                 if progress:
                     progress(f"running {name} ({why})")
                 recorded.pop(name, None)  # until it succeeds, nothing of it is trusted
                 _save_state(pipeline, {**state, "hashes": hashes.entries})
-                running[name] = runner.submit(name)
+                running[name] = runner.submit(name, env)
                 if jobs <= 1:
                     break
             if running:
@@ -263,10 +282,14 @@ class _Runner:
                 self.dag.render(force=True, show_progress=False)
         return self.dag
 
-    def submit(self, name: str):
+    def submit(self, name: str, env: dict | None = None):
         dag = self._dag()
         if self.jobs <= 1:
-            return _execute(dag, name, self.pipeline)
+            return _execute(dag, name, self.pipeline, env)
+        if env and env.get("WORKBENCH_DEVICE") == "gpu":
+            # a fresh fork per GPU task: CUDA reads CUDA_VISIBLE_DEVICES once per process, so a
+            # reused worker would keep the device of the first GPU task it ran
+            return self._one_shot_pool().submit(_execute_in_worker, name, str(self.pipeline), env)
         if self.pool is None:
             import concurrent.futures
             import multiprocessing
@@ -275,7 +298,17 @@ class _Runner:
             _FORKED_DAG = dag  # inherited by the forked workers
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
-        return self.pool.submit(_execute_in_worker, name, str(self.pipeline))
+        return self.pool.submit(_execute_in_worker, name, str(self.pipeline), env)
+
+    def _one_shot_pool(self):
+        import concurrent.futures
+        import multiprocessing
+
+        global _FORKED_DAG
+        _FORKED_DAG = self._dag()
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        self.one_shot = getattr(self, "one_shot", []) + [pool]
+        return pool
 
     def wait(self, running: dict):
         if self.jobs <= 1:
@@ -292,15 +325,16 @@ class _Runner:
             return name, exc
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+        for pool in [self.pool, *getattr(self, "one_shot", [])]:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
 
 _FORKED_DAG = None
 
 
-def _execute_in_worker(name: str, pipeline: str):
-    outcome = _execute(_FORKED_DAG, name, Path(pipeline))
+def _execute_in_worker(name: str, pipeline: str, env: dict | None = None):
+    outcome = _execute(_FORKED_DAG, name, Path(pipeline), env)
     if isinstance(outcome, BaseException):
         raise _Failed(name, _describe(outcome))
     return outcome
@@ -312,6 +346,9 @@ class _Failed(Exception):
     def __init__(self, name: str, text: str) -> None:
         super().__init__(text)
         self.name, self.text = name, text
+
+    def __reduce__(self):  # pickled back from a Dask worker
+        return type(self), (self.name, self.text)
 
 
 def _describe(exc: BaseException) -> str:
@@ -354,9 +391,19 @@ def _release_shells() -> None:
             thread.stop()
 
 
-def _execute(dag, name: str, pipeline: Path):
-    """(seconds, peak RSS MB so far) or the exception the task raised."""
+def _execute(dag, name: str, pipeline: Path, env: dict | None = None):
+    """(seconds, peak RSS MB so far, {gpu_memory_peak_mb}) or the exception the task raised.
+
+    `env` (WORKBENCH_DEVICE, CUDA_VISIBLE_DEVICES: the task's device) is set while it runs."""
     import resource
+
+    from workbench.runtime import devices
+
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    on_gpu = (env or {}).get("WORKBENCH_DEVICE") == "gpu"
+    if on_gpu:
+        devices.reset_gpu_memory_peak()
 
     _track_shells()
 
@@ -375,8 +422,14 @@ def _execute(dag, name: str, pipeline: Path):
     finally:
         os.environ.pop("WORKBENCH_METRICS_FILE", None)
         _release_shells()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return time.perf_counter() - started, round(peak_mb, 1)
+    gpu_peak = devices.gpu_memory_peak_mb() if on_gpu else None
+    return time.perf_counter() - started, round(peak_mb, 1), {"gpu_memory_peak_mb": gpu_peak}
 
 
 @contextlib.contextmanager
@@ -416,10 +469,13 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: BaseExceptio
         if m:
             index = int(m.group(1))
             location = Location(plan.notebook, index, plan.cells[index].id)
+    hint = "fix the cell in the notebook and run again; tasks that succeeded are not rerun"
+    if "no room to write it" in detail:  # runtime/products.py: disk full, not the cell's fault
+        hint = "free disk space (df -h) or give the products a larger disk, then run again; tasks that succeeded are not rerun"
     error = RunError(
         f"task {name!r} failed",
         detail=detail + (f"\nexecuted notebook with the traceback: {executed}" if executed.exists() else ""),
-        hint="fix the cell in the notebook and run again; tasks that succeeded are not rerun",
+        hint=hint,
         location=location,
         exit_code=1,
     )

@@ -20,6 +20,7 @@ doing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
@@ -36,7 +37,10 @@ _SERIES_PARQUET = ".series.parquet"
 _PARQUET = ".parquet"
 _NPY = ".npy"
 _PICKLE = ".pkl"
-_SUFFIXES = (_SERIES_PARQUET, _PARQUET, _NPY, _PICKLE)
+# A CuPy array is stored from the host as .npy; the suffix remembers where it lived, so a GPU task
+# (WORKBENCH_DEVICE=gpu) gets it back on its device and a CPU task gets NumPy.
+_CUPY_NPY = ".cupy.npy"
+_SUFFIXES = (_SERIES_PARQUET, _PARQUET, _CUPY_NPY, _NPY, _PICKLE)
 
 # Key under which save() keeps what pandas' parquet writer would lose.
 _META_KEY = "__workbench__"
@@ -65,15 +69,27 @@ def save(obj: Any, path: str | os.PathLike[str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     try:
         target = _write_data_file(obj, directory)
-    except BaseException:
+    except BaseException as exc:
         if created:
             # An empty product directory would look like a finished task that
             # produced nothing; leave the tree as it was.
             with contextlib.suppress(OSError):
                 directory.rmdir()
+        if isinstance(exc, OSError) and _out_of_space(exc):
+            raise ProductError(
+                f"cannot save variable '{directory.name}' ({_type_name(obj)}) to {directory}: no room to write it "
+                f"({exc}). Nothing was half-written: the task counts as not run. Free disk space (or raise the "
+                "file-size limit) and run again"
+            ) from exc
         raise
     _remove_stale(directory, keep=target)
     return target
+
+
+def _out_of_space(exc: OSError) -> bool:
+    """A write that failed for room, not for a bug: disk full, quota, file-size limit, or a short
+    write (NumPy reports one as "N requested and M written", without an errno)."""
+    return exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "requested and" in str(exc)
 
 
 def _write_data_file(obj: Any, directory: Path) -> Path:
@@ -129,6 +145,9 @@ def _fast_format(obj: Any) -> str | None:
     np = sys.modules.get("numpy")
     if np is not None and type(obj) is np.ndarray and not obj.dtype.hasobject:
         return _NPY
+    cp = sys.modules.get("cupy")
+    if cp is not None and type(obj) is cp.ndarray:
+        return _CUPY_NPY
     pd = sys.modules.get("pandas")
     if pd is None:
         return None
@@ -149,6 +168,24 @@ def _read_npy(data_file: Path) -> Any:
     import numpy as np
 
     return np.load(data_file, allow_pickle=False)
+
+
+def _write_cupy_npy(obj: Any, fh: IO[bytes]) -> None:
+    import numpy as np
+
+    np.save(fh, obj.get(), allow_pickle=False)
+
+
+def _read_cupy_npy(data_file: Path) -> Any:
+    """On the device for a GPU task (`WORKBENCH_DEVICE=gpu`, and a usable GPU), else NumPy."""
+    import numpy as np
+
+    array = np.load(data_file, allow_pickle=False)
+    if os.environ.get("WORKBENCH_DEVICE") == "gpu":
+        from workbench.runtime.devices import xp
+
+        return xp().asarray(array)
+    return array
 
 
 def _write_frame_parquet(frame: Any, fh: IO[bytes]) -> None:
@@ -228,11 +265,13 @@ def _read_pickle(data_file: Path) -> Any:
 
 _FAST_WRITERS = {
     _NPY: _write_npy,
+    _CUPY_NPY: _write_cupy_npy,
     _PARQUET: _write_frame_parquet,
     _SERIES_PARQUET: _write_series_parquet,
 }
 _READERS = {
     _NPY: _read_npy,
+    _CUPY_NPY: _read_cupy_npy,
     _PARQUET: _read_frame_parquet,
     _SERIES_PARQUET: _read_series_parquet,
     _PICKLE: _read_pickle,

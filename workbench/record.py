@@ -73,11 +73,12 @@ def device() -> str:
     return "CPU"
 
 
-def input_files(plan: Plan, pipeline: Path, params: dict) -> list[Path]:
-    """Files the notebook reads that no task writes: the raw data."""
+def input_files(plan: Plan, pipeline: Path | None, params: dict, base: Path | None = None) -> list[Path]:
+    """Files the notebook reads that no task writes: the raw data (paths relative to `base`, by
+    default the folder the pipeline's tasks run in)."""
     from workbench.run import _fill, _notebook_dir
 
-    base = _notebook_dir(pipeline)
+    base = base if base is not None else _notebook_dir(pipeline)
     written = {k for t in plan.tasks for k in t.file_writes}
     found = []
     for task in plan.tasks:
@@ -128,6 +129,9 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
         if t.status == "ran":
             entry.update(seconds=round(t.seconds, 4), peak_rss_mb=t.peak_rss_mb,
                          notebook=str(pipeline / "products" / f"{t.name}.ipynb"))
+            # where it ran (scheduling.py, dask_executor.py); older results lack these fields
+            entry.update({k: v for k in ("device", "gpu_memory_peak_mb", "worker")
+                          if (v := getattr(t, k, None)) is not None})
             from workbench.runtime.metrics import read_metrics
 
             entry["metrics"] = read_metrics(pipeline / ".workbench" / "metrics" / f"{t.name}.jsonl")
@@ -139,6 +143,7 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
         tasks.append(entry)
     return {
         "id": run_id,
+        "kind": "pipeline",
         "pipeline": plan.name,
         "pipeline_dir": _rel(pipeline, root),
         "notebook": plan.notebook,
@@ -155,6 +160,59 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
         "data": {},
         "tasks": tasks,
     }
+
+
+def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id: str, started: float,
+                    status: str, executed: Path, seconds: float) -> dict:
+    """The record of a `workbench rerun`: the shape of `assemble`'s, `kind` "notebook", no tasks.
+
+    `executed_notebook` (the kept papermill output) is logged to MLflow as the run's artifact."""
+    return {
+        "id": run_id,
+        "kind": "notebook",
+        "pipeline": plan.name,
+        "pipeline_dir": None,
+        "notebook": plan.notebook,
+        "notebook_sha256": plan.notebook_sha256,
+        "started": started,
+        "ended": time.time(),
+        "seconds": round(seconds, 4),
+        "status": status,
+        "user": _user(),
+        "params": params,
+        "metrics": metrics if status == "FINISHED" else {},
+        "git": git_state(root),
+        "device": device(),
+        "workbench_version": __version__,
+        "data": {},
+        "tasks": [],
+        "executed_notebook": str(executed.resolve()),
+    }
+
+
+def version_inputs(records: list[dict], plan: Plan, base: Path, root: Path, params: dict) -> None:
+    """DVC-track the raw input files only (a notebook run, a sweep) and put their hashes in records.
+
+    Products of a sweep's combinations live under a git-ignored `.workbench/` folder, where DVC
+    keeps no pointer files: their content hashes are in each record's tasks instead."""
+    from workbench.versioning import ensure_project, track
+
+    paths = [p for p in input_files(plan, None, params, base=base) if _inside(p, root)]
+    if not paths:
+        return
+    if not (root / ".dvc").is_dir():
+        ensure_project(root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entries = track(root, [p.resolve().relative_to(root.resolve()) for p in paths])
+    pushed = not any(w.category.__name__ == "VersioningWarning" for w in caught)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for record in records:
+        record["dvc"] = entries
+        record["dvc_pushed"] = pushed
+        record["data"] = {path: entry.get("md5") for path, entry in entries.items()}
+        record["inputs"] = [_rel(p, root) for p in paths]
 
 
 def _user() -> str:

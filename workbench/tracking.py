@@ -71,6 +71,8 @@ TAG_VERSION = "workbench.version"
 TAG_STATUS = "workbench.status"
 TAG_PARAMS_JSON = "workbench.params_json"
 TAG_NOTES = "workbench.notes"
+TAG_KIND = "workbench.kind"  # pipeline | notebook (a `workbench rerun`) | sweep (the parent of a sweep's runs)
+TAG_SWEEP_ID = "workbench.sweep_id"  # on a sweep's runs: the sweep they belong to
 TAG_COMPLETE = "workbench.logged"  # set last: a run without it was cut off midway and is relogged
 TAG_GIT_COMMIT = "git.commit"
 TAG_GIT_DIRTY = "git.dirty"
@@ -356,11 +358,28 @@ def _log(client: MlflowClient, experiment_id: str, record: dict) -> str:
     if len(params_json) <= _MAX_TAG_VALUE:
         tags[TAG_PARAMS_JSON] = params_json
 
-    run = client.create_run(experiment_id, start_time=started, run_name=record["id"],
-                            tags={TAG_RUN_ID: record["id"], TAG_PIPELINE: record["pipeline"]})
+    first = {TAG_RUN_ID: record["id"], TAG_PIPELINE: record["pipeline"]}
+    if record.get("sweep_id"):  # a sweep's run is nested under the sweep's run (logged before it)
+        sweep = _search(client, [experiment_id], f"tags.`{TAG_RUN_ID}` = '{record['sweep_id']}' "
+                        f"and tags.`{TAG_COMPLETE}` = 'true'")
+        if sweep:
+            first[TAG_PARENT] = sweep[0].info.run_id
+        else:
+            notes.append(f"sweep {record['sweep_id']} not found in MLflow: logged without its parent")
+    run = client.create_run(experiment_id, start_time=started, run_name=record["id"], tags=first)
     run_id = run.info.run_id
     _log_batch(client, run_id, metrics, params, tags)
     client.log_text(run_id, json.dumps(record, indent=2, default=str), RECORD_ARTIFACT)
+    if record.get("executed_notebook"):  # a notebook run: the executed notebook, and rendered
+        notebook = Path(record["executed_notebook"])
+        if notebook.is_file():
+            client.log_artifact(run_id, str(notebook))
+            with tempfile.TemporaryDirectory(prefix="workbench-track-") as scratch:
+                html = _render_html(notebook, Path(scratch) / (notebook.stem + ".html"), notes)
+                if html is not None:
+                    client.log_artifact(run_id, str(html))
+        else:
+            notes.append(f"executed notebook {notebook} not found")
 
     with tempfile.TemporaryDirectory(prefix="workbench-track-") as scratch:
         for index, task in enumerate(record.get("tasks") or []):
@@ -385,6 +404,8 @@ def _run_tags(record: dict, notes: list[str]) -> dict[str, str]:
         TAG_DEVICE: record.get("device"),
         TAG_VERSION: record.get("workbench_version"),
         TAG_STATUS: record.get("status"),
+        TAG_KIND: record.get("kind") or "pipeline",
+        TAG_SWEEP_ID: record.get("sweep_id"),
         TAG_GIT_COMMIT: git.get("commit"),
         TAG_GIT_DIRTY: None if git.get("dirty") is None else ("true" if git["dirty"] else "false"),
         TAG_USER: record.get("user"),
@@ -652,7 +673,7 @@ def sync(root: Path, uri: str | None = None) -> list[tuple[str, str]]:
 
 
 def find_runs(root: Path, pipeline: str | None = None, uri: str | None = None) -> list[dict]:
-    """The Workbench runs MLflow holds (parent runs, fully logged), newest first.
+    """The Workbench runs MLflow holds (fully logged; not task runs nor sweep parents), newest first.
 
     Each is rebuilt from the run's tags, params and metrics (no artifact download):
     `{"id", "mlflow_run_id", "status", "started", "ended", "params", "metrics", "data", "git",
@@ -675,7 +696,9 @@ def find_runs(root: Path, pipeline: str | None = None, uri: str | None = None) -
             return []
         runs = _search(client, [e.experiment_id for e in experiments], f"tags.`{TAG_COMPLETE}` = 'true'",
                        order_by=["attributes.start_time DESC"])
-    found = [_from_run(run) for run in runs if TAG_PARENT not in run.data.tags]
+    # runs, not their task runs (nested) nor the parents of sweeps (whose own runs are listed)
+    found = [_from_run(run) for run in runs
+             if TAG_TASK not in run.data.tags and run.data.tags.get(TAG_KIND) != "sweep"]
     found.sort(key=lambda r: r["started"] or 0, reverse=True)  # one order across experiments
     return found
 
@@ -714,4 +737,6 @@ def _from_run(run: Run) -> dict:
         "notebook_sha256": tags.get(TAG_NOTEBOOK_SHA),
         "device": tags.get(TAG_DEVICE),
         "workbench_version": tags.get(TAG_VERSION),
+        "kind": tags.get(TAG_KIND, "pipeline"),
+        "sweep_id": tags.get(TAG_SWEEP_ID),
     }

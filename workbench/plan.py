@@ -83,6 +83,7 @@ class Task:
     gpu: int = 0
     model: str | None = None
     features: str | None = None
+    sensitive: list[str] = field(default_factory=list)  # columns to report the metric per group of
     metrics: list[str] = field(default_factory=list)
     random_state: dict[str, str | None] = field(default_factory=dict)  # kind -> upstream task
     aliases: list[list[str]] = field(default_factory=list)  # [alias, source]: `alias = source`
@@ -478,6 +479,9 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
             task.model = tags.model
         if tags.features:
             task.features = tags.features
+        for column in tags.sensitive:
+            if column not in task.sensitive:
+                task.sensitive.append(column)
         for after in tags.after:
             task.upstream.setdefault(after, Edge()).after = True
         for path in tags.data:

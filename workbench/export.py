@@ -23,6 +23,7 @@ from pathlib import Path
 from workbench import __version__
 from workbench.errors import WorkbenchError
 from workbench.plan import RANDOM_STATE_PRODUCT, Plan, Task
+from workbench.secrets import env_name, is_secret, scrub_text
 
 MANIFEST = ".workbench-export.json"
 RANDOM_MODULE = {"numpy": "numpy", "random": "random"}
@@ -104,7 +105,11 @@ def render_task(plan: Plan, task: Task) -> str:
     out.append("product = None")
     computed = [n for n in task.parameters if plan.parameters[n].type == "expression"]
     for name in task.parameters:
-        if name not in computed:
+        if name in computed:
+            continue
+        if is_secret(name):  # workbench/secrets.py: the value stays in the notebook
+            out.append(f"{name} = None  # secret: `workbench run` passes ${env_name(name)}; never written here")
+        else:
             out.append(f"{name} = {plan.parameters[name].source}")
 
     imports = []
@@ -207,10 +212,36 @@ def render_pipeline_yaml(plan: Plan, notebook_dir_from_pipeline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _public_plan_json(plan: Plan) -> str:
+    """plan.json without the values of secret-looking parameters (in the parameters and in the
+    cells' code). Compact: an indented dump goes through json's pure-Python encoder, slow on big
+    notebooks."""
+    data = plan.to_dict()
+    hidden = [p.value for p in plan.parameters.values() if is_secret(p.name) and p.type != "expression"]
+    for p in data["parameters"].values():
+        if is_secret(p["name"]) and p["type"] != "expression":
+            p["value"], p["source"] = None, "None"
+    if hidden:
+        data = _scrub(data, hidden)
+    return json.dumps(data, separators=(",", ":"), default=str) + "\n"
+
+
+def _scrub(value, hidden: list):
+    if isinstance(value, str):
+        return scrub_text(value, hidden)
+    if isinstance(value, list):
+        return [_scrub(v, hidden) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, hidden) for k, v in value.items()}
+    return value
+
+
 def render_env_yaml(plan: Plan) -> str:
     lines = [f"# Parameters of {plan.notebook} (its `parameters` cell); `workbench run -p NAME=VALUE` overrides."]
     for p in plan.parameters.values():
-        if p.type != "expression":
+        if p.type != "expression" and is_secret(p.name):
+            lines.append(f"{p.name}: null  # secret: `workbench run` reads ${env_name(p.name)}; never written here")
+        elif p.type != "expression":
             lines.append(f"{p.name}: {_q(p.value)}")
     if len(lines) == 1:
         lines.append("{}")
@@ -285,7 +316,7 @@ def export(plan: Plan, directory: str | Path, notebook_path: str | Path, force: 
         "env.yaml": render_env_yaml(plan),
         "requirements.txt": render_requirements(plan),
         # compact: an indented dump goes through json's pure-Python encoder (slow on big notebooks)
-        "plan.json": json.dumps(plan.to_dict(), separators=(",", ":"), default=str) + "\n",
+        "plan.json": _public_plan_json(plan),
     }
     for task in plan.tasks:
         files[f"tasks/{task.name}.py"] = render_task(plan, task)

@@ -94,6 +94,16 @@ def parse_overrides(pairs: list[str], params: dict[str, Parameter], notebook: st
 
 
 def effective(params: dict[str, Parameter], overrides: dict[str, object]) -> dict[str, object]:
+    """The values a run uses: the notebook's, then secret-looking ones from the environment
+    (`api_token` <- $API_TOKEN, see workbench/secrets.py), then the overrides given with -p."""
+    from workbench.secrets import from_environment
+
     values = {p.name: p.value for p in params.values() if p.type != "expression"}
+    for name, text in from_environment([n for n in values if n not in overrides]).items():
+        try:
+            values[name] = convert(params[name], text)
+        except ValueError:
+            raise ParameterError(f"${name.upper()} does not hold a {params[name].type} for parameter {name!r}",
+                                 hint=f"set ${name.upper()} to a {params[name].type}, or pass -p {name}=VALUE") from None
     values.update(overrides)
     return values

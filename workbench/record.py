@@ -24,6 +24,7 @@ from pathlib import Path
 from workbench import __version__
 from workbench.errors import WorkbenchError
 from workbench.plan import Plan
+from workbench.secrets import masked
 
 RUNS = Path(".workbench") / "runs"
 
@@ -121,14 +122,17 @@ def _metrics(plan: Plan, pipeline: Path) -> dict[str, float]:
 def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_id: str,
              started: float, status: str) -> dict:
     from workbench.run import _load_state
+    from workbench.secrets import scrub_notebook, secret_values
 
     state = _load_state(pipeline).get("tasks", {})
+    hidden = secret_values(params)
     tasks = []
     for t in result.tasks:
         entry = {"name": t.name, "status": t.status}
         if t.status == "ran":
-            entry.update(seconds=round(t.seconds, 4), peak_rss_mb=t.peak_rss_mb,
-                         notebook=str(pipeline / "products" / f"{t.name}.ipynb"))
+            executed = pipeline / "products" / f"{t.name}.ipynb"
+            scrub_notebook(executed, hidden)  # before it is logged anywhere
+            entry.update(seconds=round(t.seconds, 4), peak_rss_mb=t.peak_rss_mb, notebook=str(executed))
             # where it ran (scheduling.py, dask_executor.py); older results lack these fields
             entry.update({k: v for k in ("device", "gpu_memory_peak_mb", "worker")
                           if (v := getattr(t, k, None)) is not None})
@@ -152,7 +156,7 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
         "ended": time.time(),
         "status": status,
         "user": _user(),
-        "params": params,
+        "params": masked(params),  # workbench/secrets.py: secret-looking values never stored
         "metrics": _metrics(plan, pipeline) if status == "FINISHED" else {},
         "git": git_state(root),
         "device": device(),
@@ -167,6 +171,9 @@ def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id:
     """The record of a `workbench rerun`: the shape of `assemble`'s, `kind` "notebook", no tasks.
 
     `executed_notebook` (the kept papermill output) is logged to MLflow as the run's artifact."""
+    from workbench.secrets import scrub_notebook, secret_values
+
+    scrub_notebook(executed, secret_values(params))
     return {
         "id": run_id,
         "kind": "notebook",
@@ -179,7 +186,7 @@ def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id:
         "seconds": round(seconds, 4),
         "status": status,
         "user": _user(),
-        "params": params,
+        "params": masked(params),
         "metrics": metrics if status == "FINISHED" else {},
         "git": git_state(root),
         "device": device(),

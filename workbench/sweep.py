@@ -386,7 +386,7 @@ def run_sweep(kind: str, plan: Plan, grid: dict[str, list], *, root: Path, metri
         "notebook": plan.notebook, "notebook_sha256": plan.notebook_sha256,
         "started": started, "ended": time.time(),
         "status": "FAILED" if result.failed else "FINISHED",
-        "user": rec._user(), "params": grid,
+        "user": rec._user(), "params": rec.masked(grid),
         "metrics": dict(best.record["metrics"]) if best else {},
         "git": rec.git_state(root), "device": rec.device(), "workbench_version": rec.__version__,
         "data": {}, "tasks": [],
@@ -421,7 +421,7 @@ def _stub(plan: Plan, member: Member, sweep_id: str, root: Path) -> dict:
     now = time.time()
     return {"id": member.run_id, "kind": "pipeline", "pipeline": plan.name, "pipeline_dir": None,
             "notebook": plan.notebook, "notebook_sha256": plan.notebook_sha256, "started": now, "ended": now,
-            "status": "FAILED", "user": rec._user(), "params": effective(plan.parameters, member.overrides),
+            "status": "FAILED", "user": rec._user(), "params": rec.masked(effective(plan.parameters, member.overrides)),
             "metrics": {}, "git": rec.git_state(root), "device": rec.device(),
             "workbench_version": rec.__version__, "data": {}, "tasks": [], "sweep_id": sweep_id}
 

@@ -425,8 +425,10 @@ def _run_tags(record: dict, notes: list[str]) -> dict[str, str]:
 
 
 def _params(params: dict, notes: list[str]) -> dict[str, str]:
+    from workbench.secrets import masked
+
     out = {}
-    for name, value in params.items():
+    for name, value in masked(params).items():  # records are masked already; spooled old ones may not be
         key = _key(str(name))
         if key != name:
             notes.append(f"parameter {name!r} logged as {key!r}")

@@ -526,6 +526,35 @@ def _hashes(repo: Repo | None, root: Path, keys: list[str]) -> dict[str, dict]:
     return result
 
 
+
+def stale_pointers(root: Path, paths: Iterable[Path]) -> list[str]:
+    """Of `paths`, those whose `<path>.dvc` pointer names another version than the file holds now.
+
+    A clone gets a tracked file's content from its pointer (`dvc pull`), not from the work tree:
+    data changed after its last `dvc add` (or `workbench run`) would silently reach CI as the old
+    version. Paths without a pointer file are not listed (they are not DVC-tracked at all).
+    """
+    from dvc.utils.serialize import load_yaml
+
+    root = Path(root).resolve()
+    stale = []
+    pointed: dict[str, dict] = {}
+    for path in paths:
+        key = relative_key(root, Path(path))
+        pointer = root / f"{key}.dvc"
+        if not pointer.is_file():
+            continue
+        with contextlib.suppress(Exception):  # an unreadable pointer counts as naming nothing
+            outs = (load_yaml(str(pointer)) or {}).get("outs") or [{}]
+            pointed[key] = dict(outs[0])
+        pointed.setdefault(key, {})
+    now = current(root, [root / key for key in pointed])
+    for key, entry in pointed.items():
+        if content_id(out_entry(entry)) != content_id(now.get(key)):
+            stale.append(key)
+    return stale
+
+
 @contextlib.contextmanager
 def _open(root: Path) -> Iterator[Repo]:
     from dvc.exceptions import NotDvcRepoError

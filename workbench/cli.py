@@ -172,6 +172,8 @@ def cmd_run(args) -> int:
     root = rec.project_root(pipeline, notebook)
     status = "FAILED" if failure else "FINISHED"
     record = rec.assemble(plan, pipeline, root, result, params, run_id, started, status)
+    if status == "FINISHED":
+        _add_fairness(plan, pipeline, record)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if not args.no_version:
@@ -199,6 +201,23 @@ def cmd_run(args) -> int:
     print(f"run {run_id}" + (f": {metrics}" if metrics else "")
           + (f" (MLflow run {record['mlflow_run_id']})" if record.get("mlflow_run_id") else ""))
     return 0
+
+
+def _add_fairness(plan, pipeline: Path, record: dict) -> None:
+    """`sensitive:COLUMN`: the metric per group and the largest gap join the run's metrics."""
+    from workbench.fairness import FairnessError, evaluate_run, sensitive_columns
+
+    if not sensitive_columns(plan):
+        return
+    try:
+        result = evaluate_run(plan, pipeline)
+    except FairnessError as exc:
+        print(f"warning: no per-group evaluation: {exc}", file=sys.stderr)
+        return
+    if result is not None:
+        print(result.table())
+        record["metrics"].update(result.metrics())
+        record["fairness"] = result.to_dict()
 
 
 def _root_for(target: str | None) -> Path:
@@ -448,12 +467,40 @@ def cmd_rerun(args) -> int:
     return 0
 
 
+def cmd_monitor(args) -> int:
+    from workbench.monitor import monitor
+    from workbench.record import project_root
+
+    result = monitor(args.model, project_root(Path.cwd()), since=args.since,
+                     rules_file=Path(args.rules) if args.rules else None, webhook=args.webhook,
+                     retrain=args.retrain, track=not args.no_track, progress=_progress)
+    s = result.service
+    rate = "-" if s.error_rate is None else f"{s.error_rate:.2%}"
+    latency = ", ".join(f"{k} {v:.1f} ms" for k, v in s.latency_ms.items())
+    print(f"{result.name}: {s.requests} request(s), {s.rows} row(s), error rate {rate}"
+          + (f", latency {latency}" if latency else ""))
+    if result.drift is not None:
+        print(result.drift.table())
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"report: {_display(result.report)}" + (f" (MLflow run {result.mlflow_run_id})" if result.mlflow_run_id else ""))
+    if result.retrain:
+        print(f"retrain: {result.retrain.get('outcome')}")
+    if result.alerts:
+        for alert in result.alerts:
+            print(f"ALERT: {alert}", file=sys.stderr)
+        return 1
+    print("no alert")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from workbench.serve import ServeOptions, serve
 
     return serve(ServeOptions(model=args.model, port=args.port, host=args.host, shadow=args.shadow,
                               canary=args.canary, seed=args.seed, name=args.name,
-                              report_every=args.report_every, track=not args.no_track), progress=_progress)
+                              report_every=args.report_every, track=not args.no_track,
+                              log_sample=args.log_sample), progress=_progress)
 
 
 def _pipeline_folder(target: str) -> Path:
@@ -527,7 +574,9 @@ def cmd_promote(args) -> int:
     from workbench.record import project_root
     from workbench.registry import promote
 
-    result = promote(args.name, args.alias, project_root(Path.cwd()), version=args.version, force=args.force,
+    cwd = Path.cwd()
+    root = cwd if (cwd / ".workbench").is_dir() else project_root(cwd)  # the project whose registry it is
+    result = promote(args.name, args.alias, root, version=args.version, force=args.force,
                      reason=args.reason, rollback=args.rollback)
     for note in result.notes:
         print(note)
@@ -793,6 +842,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rollback", action="store_true", help="move the alias back to its previous version")
     s.set_defaults(func=cmd_promote)
     # --- subcommands: serve ---
+    s = sub.add_parser("monitor", formatter_class=fmt, help="drift, errors and latency of a served model; alerts",
+                       description="Compare what `workbench serve` scored with the training data profile packaged\n"
+                       "with the model (PSI, Kolmogorov-Smirnov, chi-square per feature and for the\n"
+                       "predictions), measure errors and latency, check the alert rules (the `alerts:`\n"
+                       "section of the pipeline's checks.yaml, or --rules), write an HTML report with a\n"
+                       "plot per drifted feature and log it all to MLflow. Exits 1 when a rule fires.\n\n"
+                       "rules (plain words, one per line):\n"
+                       "  alerts:\n    - drift > 0.2 on any feature\n    - error rate > 1%\n    - p99 > 200 ms\n\n"
+                       "examples:\n  workbench monitor churn@champion --since 1h\n"
+                       "  workbench monitor churn --retrain     # on an alert: retrain, gate, package, propose")
+    s.add_argument("model", metavar="MODEL", help="NAME[@ALIAS], NAME/VERSION or a model folder, as served")
+    s.add_argument("--since", help="only requests since: 30m, 2h, 7d, an ISO time or epoch seconds (default: all)")
+    s.add_argument("--rules", help="a YAML file with the `alerts:` rules (default: the pipeline's checks.yaml)")
+    s.add_argument("--webhook", help="POST fired alerts here as JSON (default: `webhook:` of the rules file)")
+    s.add_argument("--retrain", action="store_true",
+                   help="when a rule fires: run the pipeline on the newest data, gate, package, register "
+                   "the new version and point the `challenger` alias at it")
+    s.add_argument("--no-track", action="store_true", help="do not log the check to MLflow")
+    s.set_defaults(func=cmd_monitor)
     s = sub.add_parser("serve", formatter_class=fmt, help="serve a model over HTTP (MLflow scoring server)",
                        description="Serve a model over HTTP with MLflow's scoring server: POST /invocations "
                        "with\ndataframe_split, dataframe_records, instances or inputs JSON (or CSV); GET /ping.\n"
@@ -821,6 +889,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--report-every", type=float, default=60.0, metavar="SECONDS",
                    help="log metrics to the MLflow run this often (default 60; also at shutdown)")
     s.add_argument("--no-track", action="store_true", help="no MLflow serving run (the request log is kept)")
+    s.add_argument("--log-sample", type=float, default=1.0, metavar="FRACTION",
+                   help="fraction of requests written to the request log that `workbench monitor` reads "
+                   "(default 1: all); /metrics counts every request")
     s.set_defaults(func=cmd_serve)
     return p
 

@@ -53,6 +53,7 @@ class CardFacts:
     registered: str | None = None  # "NAME version N", or None when not registered
     requirements: list[str] = field(default_factory=list)
     limitations: list[str] = field(default_factory=list)
+    fairness: dict | None = None  # fairness.FairnessResult.to_dict(): the metric per sensitive group
 
 
 def _value(v: object) -> str:
@@ -131,6 +132,17 @@ def render(facts: CardFacts) -> str:
     lines += _table(("metric", "value"), [(k, _value(v)) for k, v in sorted(facts.metrics.items())],
                     "No metrics were recorded for this run.")
     lines.append("")
+
+    if facts.fairness:
+        f = facts.fairness
+        gap = "-" if f.get("gap") is None else f"{f['gap']:.4g}"
+        lines += ["## Fairness", "", f"`{f['metric']}` per value of the sensitive column `{f['column']}` "
+                  f"(largest gap: {gap}).", ""]
+        lines += _table(("group", "rows", f["metric"], "positive rate"),
+                        [(g["group"], g["rows"], _value(g["value"]) if g["value"] is not None else "-",
+                          _value(g["positive_rate"]) if g["positive_rate"] is not None else "-")
+                         for g in f["groups"]], "")
+        lines.append("")
 
     lines += ["## Parameters", ""]
     lines += _table(("parameter", "value"), [(k, _value(v)) for k, v in facts.params.items()],

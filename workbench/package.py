@@ -569,6 +569,7 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
                    method=method, columns=columns if task.features or flavor == "pyfunc" else None,
                    features_source=features_source, features_function=features_function, module_name=module_name)
     _check_roundtrip(model_dir, example, score(example))
+    _save_profile(model_dir, ranges_frame, score, record, say)
 
     onnx_path = out / "model.onnx"
     onnx_path.unlink(missing_ok=True)
@@ -585,6 +586,16 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
     version = None
     facts = _card_facts(plan, record, task, model, flavor, method, inputs, features_function, onnx,
                         requirements, registered_name, ranges_frame, X)
+    from workbench.fairness import FairnessError, evaluate_run
+
+    try:
+        fairness = evaluate_run(plan, folder)
+    except FairnessError as exc:
+        notes.append(f"no per-group table: {exc.message}")
+        fairness = None
+    if fairness is not None:
+        facts.fairness = fairness.to_dict()
+        say(fairness.table())
     card = out / "MODEL_CARD.md"
     card.write_text(model_card.render(facts))
     if register:
@@ -598,6 +609,23 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
     return PackageResult(output=out, model_dir=model_dir, flavor=flavor, run_id=record["id"], name=registered_name,
                          version=version, onnx=onnx, requirements=requirements, input_columns=list(inputs),
                          features=features_function, restored=restored, warnings=notes)
+
+
+def _save_profile(model_dir: Path, rows, score: Callable, record: dict, say: Callable[[str], None]) -> None:
+    """The training-data profile `workbench monitor` compares served rows with (profile.py), inside
+    the model folder so that it travels with every registered version."""
+    import numpy as np
+
+    from workbench.profile import capture_profile, save_profile
+
+    if rows is None or not hasattr(rows, "columns"):
+        say("no training profile: the model was not fitted on a table (drift monitoring needs one)")
+        return
+    predictions = np.asarray(score(rows))
+    if predictions.ndim == 2:
+        predictions = predictions[:, -1]  # the positive class, as the served predictions are read
+    save_profile(capture_profile(rows, predictions, source=f"run {record['id']}"),
+                 model_dir / "training_profile.json")
 
 
 def _check_roundtrip(model_dir: Path, example, expected) -> None:

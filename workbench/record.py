@@ -34,12 +34,16 @@ def new_run_id() -> str:
 
 
 def project_root(pipeline: Path, notebook: Path | None = None) -> Path:
-    """The git repository holding the pipeline; outside one, the folder holding notebook and pipeline."""
+    """The git repository holding the pipeline; outside one, the nearest folder (the pipeline's
+    own included) that already holds run records, else the folder holding notebook and pipeline."""
     from workbench.versioning import project_root as git_root
 
     root = git_root(pipeline.resolve())
     if root is not None:
         return root
+    for folder in (pipeline.resolve(), *pipeline.resolve().parents):
+        if (folder / RUNS).is_dir():  # where runs were recorded before: the same project
+            return folder
     if notebook is not None:
         common = Path(os.path.commonpath([pipeline.resolve(), notebook.resolve().parent]))
         if common != Path(common.anchor) and common != Path.home():

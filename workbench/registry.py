@@ -230,6 +230,14 @@ def promote(name: str, alias: str, root: Path, version: str | None = None, force
         return PromoteResult(name, alias, target, holder, True, gate=gate, forced=force)
 
 
+def set_alias(root: Path, name: str, version: str, alias: str) -> None:
+    """Point `alias` at a version without the gate: for aliases that propose (`challenger`), never
+    for the one that serves (`promote` guards that)."""
+    uri, stack, client_for = _session(root, f"set {name}@{alias}")
+    with stack:
+        client_for(uri).set_registered_model_alias(name, alias, str(version))
+
+
 def _set_history(client, name: str, alias: str, history: list[str]) -> None:
     client.set_registered_model_tag(name, HISTORY_PREFIX + alias, json.dumps(history[-100:]))
 

@@ -69,6 +69,7 @@ class ServeOptions:
     name: str | None = None
     report_every: float = 60.0
     track: bool = True
+    log_sample: float = 1.0          # fraction of requests written to the request log
 
 
 def parse_canary(text: str) -> tuple[str, float]:
@@ -278,6 +279,9 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
     elif opts.canary:
         second_spec, percent = parse_canary(opts.canary)
         mode = "canary"
+    if not 0 < opts.log_sample <= 1:
+        raise ServeError(f"--log-sample {opts.log_sample}: must be a fraction in (0, 1]",
+                         hint="e.g. --log-sample 0.1 logs one request in ten")
     if opts.report_every <= 0:
         raise ServeError(f"--report-every {opts.report_every}: must be more than 0 seconds",
                          hint="e.g. --report-every 60")
@@ -314,11 +318,20 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
 
     name = _slug(opts.name or primary.name)
     log_path = Path(root) / SERVING_DIR / name / f"{session}.jsonl"
+    from workbench import serving_models as models
+    from workbench.serving_metrics import ServingMetrics
+
     stats = ServingStats(("primary", "canary") if mode == "canary" else ("primary",))
-    log = RequestLog(log_path, stats)
+    profile = models.training_profile(primary, uri)
+    metrics = ServingMetrics(profile)
+    log = RequestLog(log_path, stats, sample=opts.log_sample, observers=[metrics.observe_line])
     app = build_app((primary.label, loaded[primary.label]),
                     (second.label, loaded[second.label]) if second is not None else None,
                     mode=mode, percent=percent, seed=opts.seed, log=log, stats=stats)
+    app.metrics = metrics
+    app.add_route("/metrics", metrics.app())
+    if profile is not None:  # `workbench monitor` compares the log with it
+        (log_path.parent / "training_profile.json").write_text(json.dumps(profile))
 
     tracking = opts.track and os.environ.get("WORKBENCH_TRACKING", "").strip().lower() != "off"
     run = ServingRun(root, uri, name, session, progress) if tracking else None
@@ -347,7 +360,9 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
     elif mode == "canary":
         out(f"  canary: {second.label} answers about {percent:g}% of requests "
             "(the X-Workbench-Model header of each reply says which model answered)")
-    out(f"  request log: {_display(log_path)}")
+    out(f"  request log: {_display(log_path)}"
+        + (f" ({opts.log_sample:.0%} of requests)" if opts.log_sample < 1 else ""))
+    out(f"  Prometheus metrics: {url}/metrics" + ("" if profile else " (no training profile: feature buckets from traffic)"))
     if run is not None and run.run_id is not None:
         out(f"  MLflow run: {run.run_id} in experiment {run.experiment} ({shown_uri})")
     out("try:")

@@ -161,6 +161,7 @@ class ServingApp:
         self.router = CanaryRouter(percent, seed) if mode == "canary" else None
         self.log = log
         self.stats = stats or ServingStats()
+        self.metrics = None  # serving_metrics.ServingMetrics, when /metrics is served
         self._routes: dict[str, ASGIApp] = {}
         self._shadows: set[asyncio.Task] = set()
         self.on_shutdown: list[Callable[[], Awaitable[None] | None]] = []
@@ -198,6 +199,8 @@ class ServingApp:
         await send({"type": "http.response.body", "body": reply.body})
 
         self.stats.record(role, reply.status, seconds)
+        if self.metrics is not None:
+            self.metrics.observe_request(slot.label, role, reply.status, seconds)
         entry = {"ts": arrived, "id": request_id, "model": slot.label, "role": role,
                  "status": reply.status, "latency_ms": round(seconds * 1000, 3),
                  "body": body, "content_type": _header(scope, b"content-type") or "", "reply": reply.body}

@@ -268,11 +268,18 @@ class RequestLog:
     queued and stops the thread.
     """
 
-    def __init__(self, path: Path, stats: ServingStats | None = None) -> None:
+    def __init__(self, path: Path, stats: ServingStats | None = None, sample: float = 1.0,
+                 observers: list | None = None, seed: int = 0) -> None:
+        import random
+
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.stats = stats
+        self.sample = sample  # the fraction of requests logged (and observed for /metrics distributions)
+        self.observers = list(observers or [])  # called with each decoded line, in the log's thread
+        self._draw = random.Random(seed).random
         self.written = 0
+        self.unsampled = 0
         self._queue: queue.Queue[dict | None] = queue.Queue(maxsize=_QUEUE_SIZE)
         self._file = self.path.open("a", encoding="utf-8")
         self._thread = threading.Thread(target=self._run, name="workbench-request-log", daemon=True)
@@ -282,6 +289,9 @@ class RequestLog:
     def write(self, entry: dict) -> None:
         """Queue an entry: ts, id, model, role, status, latency_ms, body, content_type, reply, shadow."""
         if self._closed:
+            return
+        if self.sample < 1.0 and self._draw() >= self.sample:
+            self.unsampled += 1
             return
         try:
             self._queue.put_nowait(entry)
@@ -307,6 +317,11 @@ class RequestLog:
                 decoded = self.line(entry)
                 if self.stats is not None and decoded.get("n_rows") and (decoded.get("status") or 500) < 400:
                     self.stats.add_rows(decoded.get("role") or "primary", decoded["n_rows"])
+                for observe in self.observers:
+                    try:
+                        observe(decoded)
+                    except Exception:  # noqa: BLE001 - metrics must never stop the log
+                        pass
                 line = json.dumps(decoded, default=str, allow_nan=False, separators=(",", ":"))
             except Exception as exc:  # noqa: BLE001 - one odd request must not stop the log
                 line = json.dumps({"ts": entry.get("ts"), "id": entry.get("id"), "model": entry.get("model"),

@@ -244,3 +244,24 @@ def _placeholder(spec: Any) -> Any:
     if any(word in kind for word in ("int", "long")):
         return 0
     return 0.0
+
+
+def training_profile(ref: ModelRef, uri: str) -> dict | None:
+    """The training-data profile packaged with the model (`training_profile.json` in the model
+    folder, written by `workbench package`), or None for a model without one."""
+    import json
+
+    if ref.path is not None:
+        path = Path(ref.path) / "training_profile.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+    import mlflow
+
+    from workbench.tracking import _mlflow_session
+
+    try:
+        with _mlflow_session():
+            local = mlflow.artifacts.download_artifacts(artifact_uri=f"{ref.uri.rstrip('/')}/training_profile.json",
+                                                        tracking_uri=uri)
+        return json.loads(Path(local).read_text())
+    except Exception:  # noqa: BLE001 - no profile in this model: monitoring says so
+        return None

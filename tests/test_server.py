@@ -404,3 +404,12 @@ def test_plan_and_export_never_execute_code(server):
     assert r.status_code == 200, r.text
     assert (folder / "pipeline" / "tasks" / "a.py").exists()
     assert marks(server.root) == [], "the API executed notebook code"
+
+
+def test_package_jobs_are_checked_before_starting(server):
+    r = server.post("/jobs", {"action": "package", "path": "notebooks/churn.ipynb", "params": {"seed": 3}})
+    assert r.status_code == 400 and "no parameters" in r.text, r.text
+    r = server.post("/jobs", {"action": "package", "path": "notebooks/fails.ipynb"})
+    assert r.status_code == 400 and "no model" in r.json()["error"]["message"], r.text
+    r = server.post("/jobs", {"action": "deploy", "path": "notebooks/churn.ipynb"})
+    assert r.status_code == 400 and "package" in r.text

@@ -84,6 +84,8 @@ export interface IJob {
   products: { [task: string]: { [variable: string]: number } };
 }
 
+export type JobAction = 'run' | 'verify' | 'package';
+
 export interface IRun {
   id: string;
   status: string;
@@ -105,7 +107,7 @@ export const api = {
   export(path: string, force: boolean): Promise<IExportResult> {
     return post('export', { path, force });
   },
-  startJob(action: 'run' | 'verify', path: string, params: { [name: string]: unknown }, force: boolean): Promise<{ id: string }> {
+  startJob(action: JobAction, path: string, params: { [name: string]: unknown }, force: boolean): Promise<{ id: string }> {
     return post('jobs', { action, path, params, force });
   },
   job(id: string): Promise<IJob> {

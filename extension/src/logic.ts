@@ -710,3 +710,21 @@ export function parseCheckReply(
   }
   return { result: data, error: null };
 }
+
+/**
+ * A run's data versions, short: `customers.csv@1a2b3c4d`, `products@9f8e7d6c` (the DVC md5 of each
+ * input file and of the products folder, as `workbench runs` and `workbench checkout` know them).
+ */
+export function dataVersions(data: unknown): string[] {
+  if (!data || typeof data !== 'object') {
+    return [];
+  }
+  return Object.entries(data as { [path: string]: unknown })
+    .map(([path, entry]) => {
+      const md5 = typeof entry === 'string' ? entry : (entry as { md5?: string } | null)?.md5;
+      const name = path.split('/').filter(Boolean).pop() ?? path;
+      return md5 ? `${name}@${String(md5).replace(/\.dir$/, '').slice(0, 8)}` : '';
+    })
+    .filter(Boolean)
+    .sort();
+}

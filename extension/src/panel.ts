@@ -12,7 +12,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { api, IJob, IRuns, WorkbenchAPIError } from './api';
+import { api, IJob, IRuns, JobAction, WorkbenchAPIError } from './api';
 import { h } from './dom';
 import { renderGraph } from './graph';
 import {
@@ -20,6 +20,7 @@ import {
   checkExpression,
   checkProblems,
   colorSlot,
+  dataVersions,
   formatBytes,
   formatParamValue,
   formatTime,
@@ -45,7 +46,7 @@ export const POLL_MS = 500;
 
 interface IJobState {
   id: string;
-  action: 'run' | 'verify';
+  action: JobAction;
   job: IJob | null;
   error: string | null;
   started: number;
@@ -301,7 +302,7 @@ export class WorkbenchPanel extends Widget {
     }
   }
 
-  async startJob(action: 'run' | 'verify'): Promise<void> {
+  async startJob(action: JobAction): Promise<void> {
     const panel = this._current;
     const state = this._state;
     if (!panel || !state || state.busy || this._running(state)) {
@@ -309,7 +310,7 @@ export class WorkbenchPanel extends Widget {
     }
     state.busy = action;
     this.render();
-    const params = state.plan ? paramOverrides(state.plan.parameters, state.typed) : {};
+    const params = state.plan && action !== 'package' ? paramOverrides(state.plan.parameters, state.typed) : {};
     try {
       await this._saveFirst(panel);
       const { id } = await api.startJob(action, panel.context.path, params, state.force);
@@ -747,6 +748,7 @@ export class WorkbenchPanel extends Widget {
   private _renderActions(state: INotebookState): HTMLElement {
     const running = this._running(state);
     const disabled = !!state.busy || running || !!state.error;
+    const hasModel = !!state.plan?.tasks.some(t => t.model);
     const button = (label: string, cls: string, title: string, onclick: () => void, off: boolean) =>
       h('button', { className: `jp-Button jp-mod-styled ${cls}`, title, onclick, disabled: off }, label);
     const force = h('input', { type: 'checkbox', className: 'jp-Workbench-force' }) as HTMLInputElement;
@@ -763,6 +765,15 @@ export class WorkbenchPanel extends Widget {
         button('Export', 'jp-mod-accept jp-Workbench-export', 'write the Ploomber project (saves the notebook first)', () => void this.exportPipeline(), disabled),
         button('Run', 'jp-mod-accept jp-Workbench-run', 'run what is outdated, with the parameters below', () => void this.startJob('run'), disabled),
         button('Verify', 'jp-Workbench-verify', 'run notebook and pipeline and compare their results', () => void this.startJob('verify'), disabled),
+        button(
+          'Package',
+          'jp-Workbench-package',
+          hasModel
+            ? 'package the model of the latest run: MLflow model, Dockerfile, model card, ONNX; registered in the Model Registry'
+            : 'tag the cell that fits the model `model:VAR` to package it',
+          () => void this.startJob('package'),
+          disabled || !hasModel
+        ),
         running ? button('Cancel', 'jp-mod-warn jp-Workbench-cancel', 'cancel the running job', () => void this.cancelJob(), false) : null,
         button(
           'Check hidden state',
@@ -817,7 +828,7 @@ export class WorkbenchPanel extends Widget {
     const job = j.job;
     const status = j.error ? 'error' : (job?.status ?? 'starting');
     const plan = state.plan;
-    const order = plan ? plan.order : Object.keys(job?.tasks ?? {});
+    const order = j.action === 'package' ? [] : plan ? plan.order : Object.keys(job?.tasks ?? {});
     const seconds: { [task: string]: number } = {};
     for (const e of job?.events ?? []) {
       if (typeof e.seconds === 'number') {
@@ -855,9 +866,10 @@ export class WorkbenchPanel extends Widget {
       );
     });
     const verify = j.action === 'verify' && job && jobFinished(job.status) ? parseVerifyTable(job.stdout ?? '') : null;
+    const packaged = j.action === 'package' && job?.status === 'succeeded';
     return this._section(
       'job',
-      `${j.action === 'run' ? 'Run' : 'Verify'}: ${status}`,
+      `${{ run: 'Run', verify: 'Verify', package: 'Package' }[j.action]}: ${status}`,
       h(
         'div',
         { className: `jp-Workbench-jobstatus jp-Workbench-status-${statusClass(status)}`, 'data-status': status },
@@ -879,7 +891,7 @@ export class WorkbenchPanel extends Widget {
         : null,
       verify?.summary ? h('div', { className: 'jp-Workbench-verifysummary' }, verify.summary) : null,
       job?.stdout
-        ? h('details', { open: !verify && job.status === 'failed' }, h('summary', null, 'output'), h('pre', { className: 'jp-Workbench-stdout' }, job.stdout))
+        ? h('details', { open: packaged || (!verify && job.status === 'failed') }, h('summary', null, 'output'), h('pre', { className: 'jp-Workbench-stdout' }, job.stdout))
         : null,
       job?.stderr
         ? h('details', { open: job.status === 'failed' }, h('summary', null, 'log'), h('pre', { className: 'jp-Workbench-stderr' }, job.stderr))
@@ -973,7 +985,9 @@ export class WorkbenchPanel extends Widget {
         h('td', { title: r.id }, formatTime(r.started)),
         h('td', null, r.status),
         h('td', null, metrics.join(', ')),
-        h('td', { className: 'jp-Workbench-dim' }, changed.join(', '))
+        h('td', { className: 'jp-Workbench-dim' }, changed.join(', ')),
+        h('td', { className: 'jp-Workbench-dim jp-Workbench-data', title: 'DVC versions: `workbench checkout RUN` restores them' },
+          dataVersions(r.data).join(', '))
       );
     });
     const section = h('section', { className: 'jp-Workbench-section jp-Workbench-runs', 'data-section': 'runs' }, header);
@@ -986,7 +1000,7 @@ export class WorkbenchPanel extends Widget {
         h(
           'table',
           { className: 'jp-Workbench-table' },
-          h('tr', null, h('th', null, 'started'), h('th', null, 'status'), h('th', null, 'metrics'), h('th', null, 'parameters')),
+          h('tr', null, h('th', null, 'started'), h('th', null, 'status'), h('th', null, 'metrics'), h('th', null, 'parameters'), h('th', null, 'data')),
           ...rows
         )
       );

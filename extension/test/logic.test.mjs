@@ -224,3 +224,12 @@ test('the hidden-state check: expression, problems first, replies and errors', (
   assert.equal(failed.error, 'x.ipynb: no such notebook (fix: save it)');
   assert.match(logic.parseCheckReply(undefined).error, /did not evaluate/);
 });
+
+test('data versions of a run, short and sorted', () => {
+  assert.deepEqual(
+    logic.dataVersions({ 'pipelines/churn/products': '9f8e7d6c5b4a39281706.dir', 'data/customers.csv': { md5: '1a2b3c4d5e6f' } }),
+    ['customers.csv@1a2b3c4d', 'products@9f8e7d6c']
+  );
+  assert.deepEqual(logic.dataVersions(null), []);
+  assert.deepEqual(logic.dataVersions({ x: null }), []);
+});

@@ -7,7 +7,7 @@ download). The tests run in file order and share one page, as one session of a u
 
   open the notebook (no server error) -> the Workbench panel shows the churn tasks as a graph ->
   tag a new cell as a task start from the command palette and see the plan change -> Export ->
-  Run, every task reaches success -> Verify -> cancel a running job -> check the kernel for hidden
+  Run, every task reaches success -> Verify -> Package -> cancel a running job -> check the kernel for hidden
   state -> open a broken notebook, click its error, land on the cell.
 
 Screenshots go to tests/browser/output/ (printed at the end). Chromium missing is a failure that
@@ -396,6 +396,28 @@ def test_verify_shows_the_comparison_table(session: Session, lab: Lab):
     assert "reproduces the notebook" in job.locator(".jp-Workbench-verifysummary").text_content()
     job.scroll_into_view_if_needed()
     session.shot("verified")
+
+
+def test_package_builds_and_registers_the_model(session: Session, lab: Lab):
+    page = session.page
+    panel = session.panel
+    panel.locator(".jp-Workbench-package").click()
+    page.wait_for_function(
+        """() => { const h = document.querySelector('#workbench-panel .jp-Workbench-job h3');
+                   const s = document.querySelector('#workbench-panel .jp-Workbench-job .jp-Workbench-jobstatus');
+                   return h && h.textContent.startsWith('Package') && s && !['running', 'starting'].includes(s.dataset.status); }""",
+        timeout=RUN_MS,
+    )
+    job = panel.locator(".jp-Workbench-job")
+    text = job.inner_text()
+    assert job.locator(".jp-Workbench-jobstatus").get_attribute("data-status") == "succeeded", text
+    assert re.search(r"version 1\b", text) and "MODEL_CARD.md" in text, text
+    package = lab.root / "pipelines" / "churn" / "package"
+    assert (package / "model" / "MLmodel").is_file() and (package / "Dockerfile").is_file()
+    # the run history shows data versions
+    assert re.search(r"products@[0-9a-f]{8}", panel.locator(".jp-Workbench-runrow").first.inner_text())
+    job.scroll_into_view_if_needed()
+    session.shot("packaged")
 
 
 def test_a_running_job_can_be_cancelled(session: Session, lab: Lab):

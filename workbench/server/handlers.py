@@ -31,7 +31,7 @@ from workbench.errors import WorkbenchError
 from workbench.server.jobs import JobManager
 from workbench.server.plans import PlanCache, PlanWorkers
 
-ACTIONS = ("run", "verify")
+ACTIONS = ("run", "verify", "package")  # package: the model of the latest run (workbench package)
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -225,7 +225,7 @@ class JobsHandler(BaseHandler):
             action = data.get("action")
             if action not in ACTIONS:
                 raise ApiError(400, "BadRequest", f"'action' must be one of {', '.join(ACTIONS)}, not {action!r}")
-            full, shown = resolve(self.root, data.get("path"), directory_ok=action == "run")
+            full, shown = resolve(self.root, data.get("path"), directory_ok=action in ("run", "package"))
             params = data.get("params") or {}
             if not isinstance(params, dict):
                 raise ApiError(400, "BadRequest", "'params' must be an object {name: value}")
@@ -246,8 +246,15 @@ class JobsHandler(BaseHandler):
                 parse_overrides([f"{k}={v}" for k, v in params.items()], plan.parameters, plan.notebook,
                                 {c.index: c.id for c in plan.cells})
             argument = shown if not shown.startswith("-") else f"./{shown}"
+            if action == "package":
+                if params:
+                    raise ApiError(400, "BadRequest", "package takes no parameters: it packages the model of a run",
+                                   hint="run with the parameters first, then package")
+                if not any(t.model for t in plan.tasks):
+                    raise ApiError(400, "BadRequest", f"{shown} has no model to package",
+                                   hint="tag the cell that fits the model `model:VAR`")
             job = await self.state.jobs.start(action, argument, params, bool(data.get("force", False)),
-                                              list(plan.order), pipeline)
+                                              list(plan.order) if action != "package" else [], pipeline)
             job.path = shown
             self.reply({"id": job.id, "job": job.to_dict(brief=True)}, 202)
 

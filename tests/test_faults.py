@@ -118,3 +118,43 @@ def test_a_missing_dvc_remote_warns_and_keeps_the_record(tmp_path: Path):
     records = json.loads(runs.stdout)
     assert len(records) == 2 and records[0]["status"] == "FINISHED", records
     assert records[0]["metrics"]["y"] == 6
+
+
+def _start_run(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workbench.cli", "run", "nb.ipynb", "--no-version", *args],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if line.strip().startswith(prefix):
+            return
+        assert line or proc.poll() is None, "the run ended before it got there"
+    raise AssertionError(f"no line starting {prefix!r}")
+
+
+def test_two_runs_of_one_pipeline_at_once_the_second_waits(tmp_path: Path):
+    write_notebook(tmp_path / "nb.ipynb", SLOW_TASK)
+    first = _start_run(tmp_path, "-p", "pause=4.0")
+    _wait_for_line(first, "running b")  # the first run holds the pipeline
+    second = _start_run(tmp_path, "-p", "pause=4.0")
+    out2, err2 = second.communicate(timeout=300)
+    out1, err1 = first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, err1 + err2
+    assert "waiting: pid" in err2 and "is building" in err2, err2
+    # the second found the first one's products complete and current: nothing left to do
+    assert "nothing to do" in out2, out2 + err2
+    from workbench.runtime.products import load
+
+    assert load(tmp_path / "pipelines" / "nb" / "products" / "c" / "c") == sum(range(200_000)) * 2
+    # and one that cannot wait long enough says who holds the pipeline
+    holder = _start_run(tmp_path, "--force", "-p", "pause=6.0")
+    _wait_for_line(holder, "running b")
+    impatient = _start_run(tmp_path, "--force", env={"WORKBENCH_LOCK_TIMEOUT": "1"})
+    out3, err3 = impatient.communicate(timeout=120)
+    holder.communicate(timeout=300)
+    assert impatient.returncode == 2 and "gave up after 1s" in err3 and "Traceback" not in err3, err3
+    assert re.search(r"fix: wait for that run", err3), err3

@@ -175,15 +175,23 @@ def _why_run(name: str, key: str, keys: _Keys, recorded: dict | None, force: boo
     return ""
 
 
-def build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
-          progress=None, run_id: str | None = None, require_gpu: bool = False, device: str | None = None,
-          runner=None, placement=None) -> RunResult:
+def build(pipeline: Path, plan: Plan, params: dict, *, progress=None, **options) -> RunResult:
     """Run what is outdated, task by task in dependency order; returns what ran.
 
     Raises RunError naming the failing task and notebook cell. Tasks that finished before a failure
     keep their (complete) products and are not rerun next time; the failed one is. GPU tasks get
     devices from `placement` (scheduling.py; `device="cpu"` runs everything on the CPU); `runner`
-    replaces local execution (dask_executor.py)."""
+    replaces local execution (dask_executor.py). One build of a pipeline at a time: a second one
+    waits for the first (locking.py)."""
+    from workbench.locking import pipeline_lock
+
+    with pipeline_lock(pipeline, progress):
+        return _build(pipeline, plan, params, progress=progress, **options)
+
+
+def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
+           progress=None, run_id: str | None = None, require_gpu: bool = False, device: str | None = None,
+           runner=None, placement=None) -> RunResult:
     from workbench.scheduling import place
 
     if placement is None:

@@ -68,6 +68,10 @@ benchmark: install
 	$(BIN)/python benchmarks/plan_export.py
 	$(BIN)/python benchmarks/run_overhead.py
 	$(BIN)/python benchmarks/tracking_overhead.py
+	$(BIN)/python benchmarks/server_load.py
+	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/dask_overhead.py
+	$(BIN)/python benchmarks/gpu.py
 
 clean:
 	rm -rf $(VENV) pipelines/*/products pipelines/*/.workbench

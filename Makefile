@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LABEXT := jupyterlab-workbench
+# Test files run in parallel processes (pytest-xdist), a file's tests together: most tests wait on
+# kernels, servers and subprocesses, so two workers fit CI's two cores. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
 export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
@@ -37,7 +40,7 @@ demo: install
 
 test: install browser-deps
 	$(BIN)/ruff check workbench tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 # The browser tests (tests/browser/) drive Debian's chromium through Python playwright. Installed
 # only when missing; `make test PYTEST_ARGS='-m "not browser"'` (or "not slow") skips them and this step.

@@ -12,7 +12,10 @@ python3 kernelspec). Each cell is one of:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -70,3 +73,26 @@ def write_notebook(path, cells, metadata: dict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(notebook_dict(cells, metadata), indent=1) + "\n", encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def webhook():
+    """A real HTTP endpoint on 127.0.0.1 that keeps the JSON POSTed to it: (url, received)."""
+    received: list = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,6 +8,7 @@ fairness gate with the per-group table.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 import requests
 from harness import ROOT, workbench
+from helpers import webhook
 from test_serve import Server, split
 
 pytestmark = pytest.mark.slow
@@ -58,20 +60,31 @@ def send(url: str, frame: pd.DataFrame, batch: int = 25) -> None:
             assert reply.status_code == 200, reply.text
 
 
+def test_served_predictions_equal_the_packaged_model_in_process(served):
+    import mlflow.pyfunc
+
+    root, server = served
+    rows = customers(30, seed=10)
+    reply = requests.post(server.url + "/invocations", json=split(rows), timeout=30)
+    assert reply.status_code == 200 and reply.headers["X-Workbench-Model"] == "churn/1", reply.text
+    local = mlflow.pyfunc.load_model(str(root / "pipelines/churn/package/model")).predict(rows)
+    assert np.allclose(np.asarray(reply.json()["predictions"]), np.asarray(local), atol=1e-12)
+
+
 def test_metrics_and_no_alert_on_the_training_distribution(served):
     root, server = served
     send(server.url, customers(1000, seed=11))
     time.sleep(1.0)  # the request log is written by a background thread
     metrics = requests.get(server.url + "/metrics", timeout=10).text
-    assert 'workbench_requests_total{model="churn/1",role="primary",status="200"} 40.0' in metrics, metrics[:2000]
+    assert 'workbench_requests_total{model="churn/1",role="primary",status="200"} 41.0' in metrics, metrics[:2000]
     assert "workbench_request_latency_seconds_bucket" in metrics
     assert "workbench_feature_monthly_charges_bucket" in metrics and "workbench_prediction_bucket" in metrics
     rows = [line for line in metrics.splitlines() if line.startswith("workbench_rows_total")]
-    assert rows and rows[0].endswith(" 1000.0"), rows
+    assert rows and rows[0].endswith(" 1030.0"), rows
     proc = workbench("monitor", "churn", "--rules", "rules.yaml", cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no alert" in proc.stdout and "ALERT" not in proc.stderr
-    assert "40 request(s), 1000 row(s)" in proc.stdout, proc.stdout
+    assert "41 request(s), 1030 row(s)" in proc.stdout, proc.stdout
 
 
 def test_a_drifted_stream_raises_an_alert_naming_the_features(served):
@@ -80,8 +93,12 @@ def test_a_drifted_stream_raises_an_alert_naming_the_features(served):
     time.sleep(0.05)
     send(server.url, customers(1000, seed=12, charge_shift=45.0, calls_rate=8.0))
     time.sleep(1.0)
-    proc = workbench("monitor", "churn", "--rules", "rules.yaml", "--since", f"{since:.3f}", cwd=root)
+    with webhook() as (url, received):
+        proc = workbench("monitor", "churn", "--rules", "rules.yaml", "--since", f"{since:.3f}", "--webhook", url,
+                         cwd=root)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert len(received) == 1 and received[0]["model"] == "churn/1", received
+    assert any("monthly_charges" in a for a in received[0]["alerts"]), received
     alerts = [line for line in proc.stderr.splitlines() if line.startswith("ALERT:")]
     drifted = {line.rsplit(": ", 1)[1].split(" =")[0] for line in alerts}
     assert {"monthly_charges", "calls"} <= drifted and "tenure_months" not in drifted, proc.stderr
@@ -134,3 +151,8 @@ def test_an_unfair_model_fails_the_fairness_gate_with_the_table(tmp_path):
     assert gate.returncode == 1, gate.stdout + gate.stderr
     table = gate.stdout + gate.stderr
     assert "auc_gap_is_new" in table and "FAIL" in table and "> max 0.1" in table, table
+    # the model card shows the per-group table
+    workbench("package", "pipelines/churn", "--no-register", cwd=tmp_path, check=True)
+    card = (tmp_path / "pipelines" / "churn" / "package" / "MODEL_CARD.md").read_text()
+    assert "## Fairness" in card and "`is_new`" in card and "| group | rows | auc | positive rate |" in card, card
+    assert re.search(r"^\| 1 \| \d+ \| 0\.\d+ \|", card, re.M), card

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.plan import Plan
-from workbench.run import RunResult, build
+from workbench.run import RunResult, build, first_finished
 
 NO_GPU_WORKER = ("no Dask worker declares a GPU resource (start one with "
                  "`dask worker ADDRESS --resources GPU=1`)")
@@ -118,13 +118,7 @@ class DaskRunner:
     def wait(self, running: dict):
         from distributed import wait
 
-        finished, _ = wait(list(running.values()), return_when="FIRST_COMPLETED")
-        future = next(iter(finished))
-        name = next(n for n, f in running.items() if f is future)
-        try:
-            return name, future.result()
-        except BaseException as exc:  # noqa: BLE001 - reported as the task's failure
-            return name, exc
+        return first_finished(running, wait)
 
     def close(self) -> None:
         pass

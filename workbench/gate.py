@@ -155,17 +155,9 @@ def parse_rules(section: object, source: str = "checks.yaml") -> GateRules:
 
 def load_rules(checks_file: Path) -> GateRules:
     """Rules from a checks.yaml (its `gate:` section); defaults when the file or section is absent."""
-    import yaml
+    from workbench.checks import read_checks
 
-    if not checks_file.exists():
-        return GateRules()
-    try:
-        data = yaml.safe_load(checks_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise GateError(f"{checks_file}: not valid YAML: {exc}", hint="fix the file or delete it to get defaults") from exc
-    if not isinstance(data, dict):
-        raise GateError(f"{checks_file}: expected a mapping with `data:` and `gate:` sections")
-    return parse_rules(data.get("gate"), str(checks_file))
+    return parse_rules(read_checks(checks_file).get("gate"), str(checks_file))
 
 
 def _describe(rule: MetricRule, tol: float, has_baseline: bool) -> str:

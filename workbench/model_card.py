@@ -62,11 +62,11 @@ def _value(v: object) -> str:
     return f"{v!r}" if isinstance(v, str) else str(v)
 
 
-def _table(head: tuple[str, str], rows: list[tuple[str, str]], empty: str) -> list[str]:
+def _table(head: tuple, rows: list[tuple], empty: str) -> list[str]:
     if not rows:
         return [empty]
-    lines = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
-    lines += [f"| {a} | {b} |" for a, b in rows]
+    lines = ["| " + " | ".join(map(str, head)) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return lines
 
 

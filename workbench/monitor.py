@@ -291,19 +291,13 @@ def _pipeline_of(ref, root: Path) -> Path | None:
 
 
 def _rules(rules_file: Path | None, pipeline: Path | None):
-    import yaml
-
     from workbench import alerts as al
+    from workbench.checks import read_checks
 
-    path = rules_file or (pipeline / "checks.yaml" if pipeline is not None else None)
-    section = None
-    if path is not None and path.is_file():
-        data = yaml.safe_load(path.read_text()) or {}
-        section = data.get("alerts") if isinstance(data, dict) else None
-        if section is None and rules_file is not None:
-            section = data if isinstance(data, list) else None
-    elif rules_file is not None:
+    if rules_file is not None and not rules_file.is_file():
         raise MonitorError(f"{rules_file}: no such file", hint="give the YAML file that holds the `alerts:` rules")
+    path = rules_file or (pipeline / "checks.yaml" if pipeline is not None else None)
+    section = read_checks(path).get("alerts") if path is not None else None
     return al.parse_rules(section, str(path or "defaults"))
 
 

@@ -324,13 +324,7 @@ class _Runner:
             return name, outcome
         import concurrent.futures
 
-        finished, _ = concurrent.futures.wait(list(running.values()), return_when="FIRST_COMPLETED")
-        future = next(iter(finished))
-        name = next(n for n, f in running.items() if f is future)
-        try:
-            return name, future.result()
-        except BaseException as exc:  # noqa: BLE001 - reported as the task's failure
-            return name, exc
+        return first_finished(running, concurrent.futures.wait)
 
     def close(self) -> None:
         for pool in [self.pool, *getattr(self, "one_shot", [])]:
@@ -339,6 +333,18 @@ class _Runner:
 
 
 _FORKED_DAG = None
+
+
+def first_finished(running: dict, wait) -> tuple[str, object]:
+    """(task, result or the exception it raised) of the first of `running` (task -> future) to
+    finish; `wait` is concurrent.futures.wait or distributed.wait (same signature)."""
+    finished, _ = wait(list(running.values()), return_when="FIRST_COMPLETED")
+    future = next(iter(finished))
+    name = next(n for n, f in running.items() if f is future)
+    try:
+        return name, future.result()
+    except BaseException as exc:  # noqa: BLE001 - reported as the task's failure
+        return name, exc
 
 
 def _execute_in_worker(name: str, pipeline: str, env: dict | None = None):

@@ -300,18 +300,12 @@ def _parse_rule(name: str, spec: object, where: str) -> ColumnRule:
 
 
 def load_checks(checks_file: Path) -> list[TableCheck]:
-    import yaml
-
     if not checks_file.exists():
         raise ChecksError(f"{checks_file}: no such file",
                           hint="`workbench ci PIPELINE` writes it from the data of the last run")
-    try:
-        data = yaml.safe_load(checks_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ChecksError(f"{checks_file}: not valid YAML: {exc}", hint="fix the file, or delete it and re-run `workbench ci`") from exc
-    if not isinstance(data, dict):
-        raise ChecksError(f"{checks_file}: expected a mapping with `data:` and `gate:` sections")
-    return parse_data_section(data.get("data"), str(checks_file))
+    from workbench.checks import read_checks
+
+    return parse_data_section(read_checks(checks_file).get("data"), str(checks_file))
 
 
 # --- pandera ----------------------------------------------------------------------------------

@@ -176,22 +176,27 @@ class Session:
             }"""
         )
 
-    def run_command(self, label: str) -> None:
-        """Run a command from the command palette (Ctrl+Shift+C), by its label."""
+    def run_command(self, label: str, attempts: int = 6) -> None:
+        """Run a command from the command palette (Ctrl+Shift+C), by its label.
+
+        On a loaded machine JupyterLab may still be activating plugins (ours among them) when the
+        page looks ready, and a widget activated late can close the palette: each attempt opens
+        it, types the label and waits a while for the command to be listed; then tries again."""
         page = self.page
         search = page.locator("#command-palette .lm-CommandPalette-input")
-        for attempt in range(3):  # a widget activated just after page load can close the palette
-            page.keyboard.press("Control+Shift+C")
+        # The palette re-renders its items as commands change state: pick by keyboard, not by click.
+        item = page.locator("#command-palette .lm-CommandPalette-item.lm-mod-active", has_text=label)
+        for attempt in range(attempts):
             try:
+                page.keyboard.press("Control+Shift+C")
                 search.wait_for(state="visible", timeout=5_000)
                 search.fill(label, timeout=5_000)
+                item.wait_for(timeout=10_000)
                 break
             except Exception:  # noqa: BLE001 - retried, then reported by the last attempt
-                if attempt == 2:
+                if attempt == attempts - 1:
                     raise
                 page.keyboard.press("Escape")
-        # The palette re-renders its items as commands change state: pick by keyboard, not by click.
-        page.locator("#command-palette .lm-CommandPalette-item.lm-mod-active", has_text=label).wait_for()
         search.press("Enter")
 
 
@@ -246,6 +251,9 @@ def test_notebook_opens_without_server_error(session: Session, lab: Lab):
 
 
 def test_panel_shows_the_churn_graph(session: Session):
+    # the extension has activated once its sidebar tab exists
+    session.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="workbench-panel"]').wait_for(
+        state="attached", timeout=LOAD_MS)
     session.run_command("Open Workbench Panel")
     panel = session.panel
     panel.wait_for(state="visible")

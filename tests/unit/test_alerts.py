@@ -1,10 +1,8 @@
 """Alert rules in plain words: parsing, units, scopes, evaluation, and a real webhook POST."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from helpers import webhook
 
 from workbench.alerts import AlertRuleError, evaluate, parse_rule, parse_rules, post_webhook
 
@@ -46,23 +44,7 @@ def test_evaluate_fires_per_feature_and_on_service_numbers():
 
 
 def test_webhook_receives_the_alerts():
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert post_webhook(f"http://127.0.0.1:{server.server_port}/hook", {"alerts": ["x"]}) is None
-    finally:
-        server.shutdown()
+    with webhook() as (url, received):
+        assert post_webhook(url, {"alerts": ["x"]}) is None
     assert received == [{"alerts": ["x"]}]
     assert "unreachable" in post_webhook("http://127.0.0.1:9/none", {}, timeout=2)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from workbench.errors import WorkbenchError
 from workbench.gate import GateError, GateRules, MetricRule, evaluate, load_rules, parse_rules
 
 
@@ -39,6 +40,6 @@ def test_malformed_rules_are_clear_errors(tmp_path):
         parse_rules({"metrics": {"auc": {"minimum": 0.7}}})
     bad = tmp_path / "checks.yaml"
     bad.write_text("gate: [1, 2")
-    with pytest.raises(GateError, match="not valid YAML"):
+    with pytest.raises(WorkbenchError, match="not valid YAML"):
         load_rules(bad)
     assert load_rules(tmp_path / "missing.yaml") == GateRules()

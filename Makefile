@@ -1,5 +1,5 @@
 # Two entry points, both idempotent (a second run only re-checks what changed):
-#   make demo   set up .venv/, export notebooks/churn.ipynb to pipelines/churn/, run it, verify it
+#   make demo   set up .venv/, export notebooks/churn.ipynb to pipelines/churn/, run it, verify it, package its model
 #   make test   set up .venv/ and run the whole test suite
 PYTHON ?= python3.11
 VENV   := .venv
@@ -36,7 +36,9 @@ demo: install
 	$(BIN)/workbench export notebooks/churn.ipynb
 	$(BIN)/workbench run pipelines/churn
 	$(BIN)/workbench verify notebooks/churn.ipynb
+	$(BIN)/workbench package pipelines/churn
 	@echo "results: pipelines/churn/products/ (executed task notebooks: pipelines/churn/products/*.ipynb)"
+	@echo "model:   pipelines/churn/package/ (MLflow model, Dockerfile, MODEL_CARD.md, model.onnx); serve it: .venv/bin/workbench serve churn"
 
 test: install browser-deps
 	$(BIN)/ruff check workbench tests benchmarks
@@ -77,4 +79,4 @@ benchmark: install
 	$(BIN)/python benchmarks/gpu.py
 
 clean:
-	rm -rf $(VENV) pipelines/*/products pipelines/*/.workbench
+	rm -rf $(VENV) pipelines/*/products pipelines/*/package pipelines/*/.workbench

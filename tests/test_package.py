@@ -210,10 +210,12 @@ def test_promote_gate_force_rollback_and_package_of_an_earlier_run(packaged, tmp
     cwd = Path.cwd()
     os.chdir(root)
     try:
-        again = package(Path("pipelines/churn"), run_id=first["id"], output=tmp_path / "again", register=False)
+        again = package(Path("pipelines/churn"), run_id=first["id"], output=tmp_path / "again", register=True)
     finally:
         os.chdir(cwd)
-    assert again.restored == ["pipelines/churn/products"] and again.version is None
+    # its model was registered once already: the same version, not a new one
+    assert again.restored == ["pipelines/churn/products"] and again.version == "1"
+    assert len(client.search_model_versions("name = 'churn'")) == 2
     assert load(root / "pipelines" / "churn" / "products" / "train" / "clf").n_estimators == 100
     assert "| n_estimators | 100 |" in (tmp_path / "again" / "MODEL_CARD.md").read_text()
 

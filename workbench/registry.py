@@ -113,6 +113,13 @@ def register(model_dir: Path, name: str, tags: dict[str, str], root: Path, extra
     uri, stack, client_for = _session(root, f"register model {name!r}")
     with stack:
         client = client_for(uri)
+        run_id = tags.get(TAG_RUN_ID)
+        if run_id:  # the model of a run is registered once: packaging it again reuses that version
+            for existing in client.search_model_versions(f"name = '{name}'"):
+                if (existing.tags or {}).get(TAG_RUN_ID) == run_id:
+                    if progress:
+                        progress(f"run {run_id} is already registered as {name} version {existing.version}")
+                    return str(existing.version)
         pipeline = tags.get(TAG_PIPELINE) or name
         experiment = _experiment_id(client, f"package/{pipeline}", _artifact_location(uri, root))
         run = client.create_run(experiment, run_name=f"package {tags.get(TAG_RUN_ID, '')}".strip(),

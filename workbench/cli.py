@@ -29,6 +29,11 @@ Typical session:
   workbench export notebooks/churn.ipynb      write pipelines/churn/ (a Ploomber project)
   workbench run notebooks/churn.ipynb -p seed=8
   workbench verify notebooks/churn.ipynb      prove the pipeline reproduces the notebook
+  workbench run pipelines/churn -p n_estimators=50,100 --rank auc     a sweep, ranked
+  workbench ci pipelines/churn                CI script + workflow: validate, run, gate, register
+  workbench package pipelines/churn           MLflow model, Dockerfile, model card; registered
+  workbench promote churn --alias champion    only if it passes the gate
+  workbench serve churn@champion              HTTP scoring, /metrics; then: workbench monitor churn
 """
 
 

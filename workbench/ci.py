@@ -20,7 +20,6 @@ the last run, DVC's configuration, writing files, asking the Model Registry) liv
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.export import _sha  # the hash export's manifest uses to spot hand edits
 from workbench.gate import DEFAULT_TOLERANCE, GateResult, default_direction
 from workbench.plan import Plan
 
@@ -74,8 +74,6 @@ def _stamp(prefix: list[str], body: str) -> str:
     return "\n".join([*prefix, MARK + _sha(body), ""]) + body
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def edited(text: str) -> bool:

@@ -579,9 +579,7 @@ def cmd_promote(args) -> int:
     from workbench.record import project_root
     from workbench.registry import promote
 
-    cwd = Path.cwd()
-    root = cwd if (cwd / ".workbench").is_dir() else project_root(cwd)  # the project whose registry it is
-    result = promote(args.name, args.alias, root, version=args.version, force=args.force,
+    result = promote(args.name, args.alias, project_root(Path.cwd()), version=args.version, force=args.force,
                      reason=args.reason, rollback=args.rollback)
     for note in result.notes:
         print(note)

@@ -117,18 +117,15 @@ def evaluate_run(plan, pipeline: Path, column: str | None = None, metric: str | 
                             hint="tag the cell that fits the model `model:VAR` and the evaluation cell `metrics`")
     products = pipeline / "products"
     model = load(products / model_task.name / model_task.model)
-    frame = labels = None
-    for var, producer in metrics_task.inputs.items():
-        value = load(products / producer / var)
-        if hasattr(value, "columns") and column in value.columns and frame is None:
-            frame = value
+    inputs = [load(products / producer / var) for var, producer in metrics_task.inputs.items()]
+    frame = next((v for v in inputs if hasattr(v, "columns") and column in v.columns), None)
     if frame is None:
         raise FairnessError(f"{plan.notebook}: no frame with column {column!r} among what task "
                             f"{metrics_task.name!r} reads", hint=f"`{where}` must name a column of the evaluation rows")
-    for var, producer in metrics_task.inputs.items():
-        value = load(products / producer / var)
+    labels = None
+    for value in inputs:
         arr = np.asarray(value) if not hasattr(value, "columns") else None
-        if arr is not None and arr.ndim == 1 and len(arr) == len(frame) and value is not frame:
+        if arr is not None and arr.ndim == 1 and len(arr) == len(frame):
             labels = arr
             break
     if labels is None:

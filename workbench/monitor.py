@@ -315,23 +315,23 @@ def _retrain(pipeline: Path, root: Path, name: str, progress: Callable[[str], No
                                 text=True)
         steps["dvc pull"] = "ok" if pulled.returncode == 0 else f"skipped: {pulled.stderr.strip()[:200]}"
     for label, args in (("run", ["run", rel, "--force"]), ("gate", ["gate", rel]),
-                        ("package", ["package", rel])):
+                        ("package", ["package", rel, "--json"])):
         progress(f"retrain: workbench {' '.join(args)}")
         proc = _workbench(*args, cwd=root)
         steps[label] = {"exit": proc.returncode, "output": (proc.stdout + proc.stderr)[-4000:]}
         if proc.returncode != 0:
             steps["outcome"] = f"stopped at {label}"
             return steps
-    version = re.search(r"version (\d+)", steps["package"]["output"])
+    version = json.loads(proc.stdout).get("version")  # package --json: the registered version
     if version:
         from workbench.registry import set_alias
 
-        set_alias(root, name, version[1], "challenger")
-        steps["proposed"] = f"{name}/{version[1]} as challenger"
-        steps["outcome"] = (f"proposed {name}/{version[1]} as challenger: "
-                            f"`workbench promote {name} --version {version[1]} --alias champion` promotes it")
+        set_alias(root, name, version, "challenger")
+        steps["proposed"] = f"{name}/{version} as challenger"
+        steps["outcome"] = (f"proposed {name}/{version} as challenger: "
+                            f"`workbench promote {name} --version {version} --alias champion` promotes it")
     else:
-        steps["outcome"] = "packaged; the new version number was not found in the output"
+        steps["outcome"] = "packaged, not registered: nothing to propose"
     return steps
 
 

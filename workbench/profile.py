@@ -55,7 +55,7 @@ def column_profile(series, seed: int = 0) -> dict[str, Any]:
     data = values.to_numpy(dtype=float)
     if data.size == 0:
         return {"kind": "numeric", "count": n, "null_fraction": nulls, "edges": [], "fractions": [], "sample": []}
-    edges = np.unique(np.quantile(data, np.linspace(0, 1, BINS + 1))[1:-1]).tolist()
+    edges = decile_edges(data)
     fractions = bin_fractions(data, edges)
     rng = np.random.default_rng(seed)
     sample = data if data.size <= SAMPLE else rng.choice(data, SAMPLE, replace=False)
@@ -65,6 +65,13 @@ def column_profile(series, seed: int = 0) -> dict[str, Any]:
         "edges": [float(e) for e in edges], "fractions": fractions,
         "sample": [float(x) for x in np.sort(sample)],
     }
+
+
+def decile_edges(data) -> list[float]:
+    """The inner bin edges of `data` (finite numbers): its deciles, duplicates merged."""
+    import numpy as np
+
+    return np.unique(np.quantile(np.asarray(data, dtype=float), np.linspace(0, 1, BINS + 1))[1:-1]).tolist()
 
 
 def bin_fractions(data, edges: list[float]) -> list[float]:

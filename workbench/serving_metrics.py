@@ -159,13 +159,14 @@ class _Collector:
 
 
 def _edges(values: list[float]) -> list[float]:
+    """Buckets from the first rows served, for a feature the training profile does not know."""
     import numpy as np
+
+    from workbench.profile import decile_edges
 
     data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
-    if data.size == 0:
-        return [0.0]
-    return np.unique(np.quantile(data, np.linspace(0.1, 0.9, 9))).tolist()
+    return decile_edges(data) if data.size else [0.0]
 
 
 def _numbers(predictions: Any) -> list[float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -77,6 +78,11 @@ def _record(root: Path) -> dict:
     return json.loads(sorted((root / ".workbench" / "runs").glob("*.json"))[-1].read_text())
 
 
+def _record_of(root: Path, pipeline: str) -> dict:
+    records = [json.loads(p.read_text()) for p in sorted((root / ".workbench" / "runs").glob("*.json"))]
+    return [r for r in records if r["pipeline_dir"] == f"pipelines/{pipeline}"][-1]
+
+
 def _same_products(local: Path, remote: Path) -> list[str]:
     compared = []
     for product in sorted(p for p in (local / "products").glob("*/*") if p.is_dir()):
@@ -112,3 +118,45 @@ def test_an_unreachable_scheduler_is_a_clear_error(project):
     proc = workbench("run", "notebooks/gpu_features.ipynb", "--executor", "dask",
                      "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--no-version", cwd=project)
     assert proc.returncode == 2 and "cannot reach the Dask scheduler" in proc.stderr and "fix:" in proc.stderr
+
+
+def test_workers_exchange_products_through_a_store_instead_of_the_pipeline_folder(cluster, project, tmp_path_factory):
+    """--products URL: tasks run in scratch copies on the workers; inputs, files written by one task
+    for another (hard_cases) and products go through a file:// store, and come home equal to a
+    local run's; the run's folder in the store is removed afterwards."""
+    address, _ = cluster
+    store = tmp_path_factory.mktemp("store")
+    for notebook, params in [("churn", ["-p", "n_customers=500", "-p", "n_estimators=10"]), ("hard_cases", [])]:
+        workbench("run", f"notebooks/{notebook}.ipynb", *params, "--no-version", cwd=project, check=True)
+        local_files = {p.name: p.read_bytes() for p in (project / "notebooks" / "output").glob("*")}
+        shutil.rmtree(project / "notebooks" / "output", ignore_errors=True)
+        workbench("run", f"notebooks/{notebook}.ipynb", *params, "--no-version", "-o", f"pipelines/{notebook}_store",
+                  "--executor", "dask", "--scheduler", address, "--products", f"file://{store}", cwd=project, check=True)
+        record = _record(project)
+        assert record["status"] == "FINISHED" and record["pipeline_dir"] == f"pipelines/{notebook}_store"
+        assert all(t["status"] == "ran" and t["worker"].startswith("tcp://") for t in record["tasks"])
+        if notebook == "churn":
+            assert "train/clf" in _same_products(project / "pipelines" / "churn", project / "pipelines" / "churn_store")
+        else:  # files one task writes for another, in the notebook's folder
+            assert local_files and {p.name: p.read_bytes() for p in (project / "notebooks" / "output").glob("*")} == local_files
+            assert record["metrics"] == json.loads(json.dumps(_record_of(project, "hard_cases")["metrics"]))
+        assert list(store.iterdir()) == [], "the run's folder stayed in the store"
+        assert not (project / "pipelines" / f"{notebook}_store" / ".workbench" / "incoming").exists()
+    # a second run over the store: nothing to do, decided locally from the products that came home
+    proc = workbench("run", "pipelines/churn_store", "-p", "n_customers=500", "-p", "n_estimators=10", "--no-version",
+                     "--executor", "dask", "--scheduler", address, "--products", f"file://{store}", cwd=project, check=True)
+    assert "nothing to do" in proc.stderr + proc.stdout
+
+
+def test_a_failing_task_on_a_store_worker_names_its_cell(cluster, project, make_notebook):
+    address, _ = cluster
+    make_notebook([("n = 2", "parameters"), ("values = list(range(n))", "task:make"),
+                   ("total = sum(values)\nratio = total / 0", "task:divide")], name="notebooks/fails.ipynb")
+    proc = workbench("run", "notebooks/fails.ipynb", "--no-version", "--executor", "dask", "--scheduler", address,
+                     "--products", str(project / "store"), cwd=project)
+    assert proc.returncode == 1, proc.stderr
+    assert "task 'divide' failed" in proc.stderr and "ZeroDivisionError" in proc.stderr
+    assert "notebooks/fails.ipynb" in proc.stderr and "cell 2" in proc.stderr
+    products = project / "pipelines" / "fails" / "products"
+    assert (products / "make" / "values").is_dir() and not (products / "divide").exists()
+    assert (products / "divide.ipynb").is_file(), "the executed notebook with the traceback did not come back"

@@ -608,9 +608,11 @@ def _build_on(args, pipeline, plan, params, run_id):
         from workbench.dask_executor import build_on_dask
 
         return build_on_dask(pipeline, plan, params, scheduler=args.scheduler, force=args.force,
-                             progress=_progress, run_id=run_id, require_gpu=args.require_gpu)
-    if getattr(args, "scheduler", None):
-        raise WorkbenchError("--scheduler needs --executor dask", hint="add --executor dask")
+                             progress=_progress, run_id=run_id, require_gpu=args.require_gpu,
+                             products=getattr(args, "products", None))
+    for option in ("scheduler", "products"):
+        if getattr(args, option, None):
+            raise WorkbenchError(f"--{option} needs --executor dask", hint="add --executor dask")
     from workbench.run import build
 
     return build(pipeline, plan, params, force=args.force, jobs=args.jobs, progress=_progress, run_id=run_id,
@@ -670,7 +672,14 @@ def parser() -> argparse.ArgumentParser:
                    "`--resources GPU=N`). e.g. --executor dask --scheduler tcp://10.0.0.5:8786")
     s.add_argument("--scheduler", metavar="ADDRESS",
                    help="the Dask scheduler to use (default: a local cluster started for the run); its "
-                   "workers must see the pipeline folder at the same path")
+                   "workers must see the pipeline folder at the same path, unless --products is given")
+    s.add_argument("--products", metavar="URL",
+                   help="with --executor dask: exchange inputs and products through this store instead of "
+                   "the pipeline folder, for workers that share no filesystem with this machine: an "
+                   "fsspec URL (s3://bucket/prefix needs s3fs, gcs://... gcsfs, here and on every worker) "
+                   "or a path they all mount. Finished products still come back to the pipeline folder, "
+                   "versioned and tracked as in a local run; the run's folder in the store is removed "
+                   "at the end. e.g. --products s3://team-bucket/workbench")
     s.add_argument("--require-gpu", action="store_true",
                    help="stop before any task runs if the `gpu` tasks cannot get a GPU (by default they "
                    "run on the CPU with a warning)")

@@ -8,6 +8,9 @@ folder, then built with `force=True` (every task really runs), in-process:
 * dask, cold: `dask_executor.build_on_dask` against a LocalCluster of 2 single-threaded worker
   processes started beforehand (the workers import Ploomber and build the DAG on first use);
 * dask, warm: the same again (workers keep the DAG per pipeline and parameters);
+* dask, warm, file:// store: the same with `products=file://TMP/store`, i.e. every task's inputs
+  and products uploaded to and downloaded from an fsspec store (`--products URL`), the cost of
+  workers that share no folder with the client (a local filesystem: the transfer itself is cheap);
 * dask, own cluster: `build_on_dask` with no address, i.e. the LocalCluster started and stopped
   for the run, as `workbench run --executor dask` without --scheduler does.
 
@@ -81,6 +84,11 @@ def main() -> int:
             timed("dask, cold workers", lambda: build_on_dask(pipeline, plan, params, scheduler=address, force=True))
             timed("dask, warm workers", lambda: build_on_dask(pipeline, plan, params, scheduler=address, force=True))
             timed("dask, warm workers (2nd)", lambda: build_on_dask(pipeline, plan, params, scheduler=address, force=True))
+            store = f"file://{tmp}/store"
+            timed("dask, warm, file:// store", lambda: build_on_dask(pipeline, plan, params, scheduler=address,
+                                                                     force=True, products=store))
+            timed("dask, store (2nd)", lambda: build_on_dask(pipeline, plan, params, scheduler=address,
+                                                             force=True, products=store))
         finally:
             cluster.close()
         timed("dask, own LocalCluster", lambda: build_on_dask(pipeline, plan, params, force=True))

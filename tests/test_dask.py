@@ -4,6 +4,7 @@ products of a local run, and the GPU task must run on the GPU worker (the run re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,38 +31,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """(scheduler address, the GPU worker's address); every process is stopped afterwards."""
-    logs = tmp_path_factory.mktemp("dask")
-    port, gpu_port = _free_port(), _free_port()
+@contextlib.contextmanager
+def _dask_cluster(logs: Path, workers: dict[str, list[str]]):
+    """A `dask scheduler` and one process per entry of `workers` (name -> command prefix before
+    `dask worker ...` and the worker's extra options); yields the scheduler's address."""
+    port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = []
 
-    def start(name: str, *args: str) -> None:
+    def start(name: str, argv: list[str]) -> None:
         log = (logs / f"{name}.log").open("w")
-        procs.append(subprocess.Popen([str(DASK), *args], stdout=log, stderr=subprocess.STDOUT,
-                                      cwd=logs, start_new_session=True))
+        procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=logs, start_new_session=True))
 
     try:
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")
+        start("scheduler", [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                            "--dashboard-address", ":0"])
         common = ["--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1"]
-        start("cpu-worker", "worker", address, *common)
-        start("gpu-worker", "worker", address, *common, "--worker-port", str(gpu_port), "--resources", "GPU=1")
+        for name, (prefix, extra) in workers.items():
+            start(name, [*prefix, str(DASK), "worker", address, *common, *extra])
         from distributed import Client
 
         deadline = time.time() + 90
         while True:
             try:
                 with Client(address, timeout=5) as client:
-                    client.wait_for_workers(2, timeout=max(1, deadline - time.time()))
+                    client.wait_for_workers(len(workers), timeout=max(1, deadline - time.time()))
                 break
             except (OSError, TimeoutError):
                 if time.time() > deadline:
                     raise AssertionError("the Dask cluster did not start:\n" + "\n".join(
                         p.read_text()[-2000:] for p in logs.glob("*.log"))) from None
                 time.sleep(1)
-        yield address, f"tcp://127.0.0.1:{gpu_port}"
+        yield address
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -72,6 +73,15 @@ def cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """(scheduler address, the GPU worker's address); every process is stopped afterwards."""
+    gpu_port = _free_port()
+    workers = {"cpu-worker": ([], []), "gpu-worker": ([], ["--worker-port", str(gpu_port), "--resources", "GPU=1"])}
+    with _dask_cluster(tmp_path_factory.mktemp("dask"), workers) as address:
+        yield address, f"tcp://127.0.0.1:{gpu_port}"
 
 
 def _record(root: Path) -> dict:
@@ -160,3 +170,36 @@ def test_a_failing_task_on_a_store_worker_names_its_cell(cluster, project, make_
     products = project / "pipelines" / "fails" / "products"
     assert (products / "make" / "values").is_dir() and not (products / "divide").exists()
     assert (products / "divide.ipynb").is_file(), "the executed notebook with the traceback did not come back"
+
+
+def _can_hide_folders() -> bool:
+    try:
+        return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _can_hide_folders(), reason="hiding the project from a worker needs a mount namespace "
+                    "(`unshare --mount`, root); the store itself is tested above with workers that could see it")
+def test_a_worker_that_cannot_see_the_project_runs_it_through_the_store(project, tmp_path_factory):
+    """The worker runs in its own mount namespace with an empty tmpfs over the project folder: the
+    shared-folder mode refuses it, and so does a store inside the hidden folder, naming the worker;
+    --products on a store it reaches runs the pipeline to the local result."""
+    logs, store = tmp_path_factory.mktemp("dask-hidden"), tmp_path_factory.mktemp("store")
+    hide = ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs none "{project}" && exec "$0" "$@"']
+    params = ["-p", "n_customers=500", "-p", "n_estimators=10", "--no-version"]
+    workbench("run", "notebooks/churn.ipynb", *params, cwd=project, check=True)
+    local = _record(project)
+    with _dask_cluster(logs, {"blind-worker": (hide, [])}) as address:
+        dask = ["--executor", "dask", "--scheduler", address, "-o", "pipelines/churn_remote"]
+        proc = workbench("run", "notebooks/churn.ipynb", *params, *dask, cwd=project)
+        assert proc.returncode == 2 and "the folder is not there" in proc.stderr, proc.stderr
+        proc = workbench("run", "notebooks/churn.ipynb", *params, *dask, "--products", str(project / "store"),
+                         cwd=project)  # a store the worker cannot see either
+        assert proc.returncode == 2 and "cannot use the product store" in proc.stderr and "fix:" in proc.stderr
+        assert not list((project / "store").rglob("probe")), "the probe stayed in the store"
+        workbench("run", "notebooks/churn.ipynb", *params, *dask, "--products", f"file://{store}",
+                  cwd=project, check=True)
+    remote = _record(project)
+    assert remote["status"] == "FINISHED" and remote["metrics"] == local["metrics"]
+    assert "train/clf" in _same_products(project / "pipelines" / "churn", project / "pipelines" / "churn_remote")

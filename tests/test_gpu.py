@@ -91,3 +91,54 @@ def test_on_a_gpu_the_task_runs_on_cupy_and_the_record_says_where(project, monke
     assert (head / "head.cupy.npy").is_file()  # a CuPy array, saved from the host
     proc = workbench("verify", "notebooks/gpu_heavy.ipynb", "--devices", "cpu,gpu", cwd=project)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_gpu_heavy_sample_reproduces_its_notebook_timings_aside(project):
+    """Its kernel's timing and bandwidth are tagged `volatile:`: verify checks they exist and
+    compares the rest (they once made this sample's verify fail on every machine)."""
+    proc = workbench("verify", "notebooks/gpu_heavy.ipynb", "-p", "n=65536", "-p", "iterations=3", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 equal, 2 volatile" in proc.stdout
+
+
+# --- the GPU path without a GPU: a NumPy-backed stand-in for CuPy (tests/fake_cupy) ---
+
+FAKE_CUPY = {"PYTHONPATH": str(Path(__file__).parent / "fake_cupy")}
+
+
+def test_the_gpu_path_runs_end_to_end_with_a_cupy_stand_in(project, monkeypatch):
+    """Not CUDA (the test above is, and skips here): with the stand-in first on PYTHONPATH,
+    discovery finds its device, the `gpu` task computes on "CuPy", its CuPy product is saved from
+    the host and read back as NumPy by the CPU task after it, the record holds the device and the
+    memory-pool peak, and the result equals the CPU run's."""
+    monkeypatch.delenv("WORKBENCH_GPUS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    small = ["-p", "n=65536", "-p", "iterations=3"]
+    workbench("run", "notebooks/gpu_heavy.ipynb", *small, "--no-version", "-o", "pipelines/on_cpu", cwd=project, check=True)
+    on_cpu = _record(project)
+    proc = workbench("run", "notebooks/gpu_heavy.ipynb", *small, "--require-gpu", "--no-version", cwd=project,
+                     env=FAKE_CUPY, check=True)
+    assert "no usable GPU" not in proc.stderr
+    record = _record(project)
+    tasks = {t["name"]: t for t in record["tasks"]}
+    assert tasks["kernel"]["device"] == "cuda:0 (Fake CUDA device)"
+    assert tasks["kernel"]["gpu_memory_peak_mb"] > 0
+    assert tasks["summary"]["device"] in (None, "cpu") and tasks["summary"].get("gpu_memory_peak_mb") is None
+    head = project / "pipelines" / "gpu_heavy" / "products" / "kernel" / "head"
+    assert [p.name for p in head.iterdir() if not p.name.startswith(".")] == ["head.cupy.npy"]
+    assert record["metrics"]["checksum"] == on_cpu["metrics"]["checksum"]
+    proc = workbench("verify", "notebooks/gpu_heavy.ipynb", *small, "--devices", "cpu,gpu", cwd=project, env=FAKE_CUPY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_local_dask_cluster_gives_its_workers_the_gpus(project, monkeypatch):
+    """--executor dask with no scheduler on a machine with a (stand-in) GPU: the LocalCluster's
+    workers declare GPU=1 and the `gpu` task runs on one of them, on the device."""
+    monkeypatch.delenv("WORKBENCH_GPUS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    proc = workbench("run", "notebooks/gpu_features.ipynb", "-p", "n_points=3000", "--no-version", "--require-gpu",
+                     "--executor", "dask", cwd=project, env=FAKE_CUPY, check=True)
+    assert "GPU=1 each" in proc.stderr
+    tasks = {t["name"]: t for t in _record(project)["tasks"]}
+    assert tasks["assign"]["device"] == "cuda:0 (Fake CUDA device)" and tasks["assign"]["worker"]
+    assert tasks["generate"]["device"] in (None, "cpu")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -269,3 +270,31 @@ def test_a_state_file_of_another_format_means_rerun_not_crash(tmp_path: Path):
     state.write_text(json.dumps({"tasks": {"a": "old-style-fingerprint"}, "products": {}}))
     proc = workbench("run", tmp_path / "pipe", check=True)
     assert _ran(proc) == {"a"}
+
+
+def test_values_that_differ_on_every_run_are_named_volatile_and_not_compared(tmp_path: Path):
+    """A timing can never reproduce: verify fails on it until it is tagged `volatile:` (or passed to
+    --ignore), and then checks only that it exists, still comparing everything else."""
+    cells = [("n = 3", "parameters"), ("import time", "imports"),
+             ("started = time.perf_counter()\nx = list(range(n))\nseconds = time.perf_counter() - started + 1e-9", "task:a"),
+             ("total = sum(x)\nrate = n / seconds\nstamp = time.perf_counter_ns()", "task:b")]
+    nb = write_notebook(tmp_path / "nb.ipynb", cells)
+    pipe = ["-o", tmp_path / "pipe"]
+    proc = workbench("verify", nb, *pipe)
+    assert proc.returncode == 1 and "DIFFERS" in proc.stdout
+    assert {line.split()[0] for line in proc.stdout.splitlines()[2:-1] if " different " in line} == {"seconds", "rate", "stamp"}
+    proc = workbench("verify", nb, *pipe, "--ignore", "seconds", "--ignore", "b.rate", "--ignore", "stamp")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 equal, 3 volatile" in proc.stdout and re.search(r"^total\s+b\s+equal", proc.stdout, re.M)
+    proc = workbench("verify", nb, *pipe, "--ignore", "secs")
+    assert proc.returncode == 2 and "--ignore secs" in proc.stderr and "seconds" in proc.stderr
+    cells[2] = (cells[2][0], ["task:a", "volatile:seconds"])
+    cells[3] = (cells[3][0], ["task:b", "volatile:rate,stamp"])
+    write_notebook(nb, cells)
+    proc = workbench("verify", nb, *pipe)
+    assert proc.returncode == 0 and "tagged volatile in the notebook" in proc.stdout, proc.stdout + proc.stderr
+    # a volatile value is still a value: the one the pipeline stops producing is reported
+    cells[3] = ("total = sum(x)\nstamp = time.perf_counter_ns()", ["task:b", "volatile:rate,stamp"])
+    write_notebook(nb, cells)
+    proc = workbench("plan", nb)
+    assert "volatile:rate" in proc.stdout + proc.stderr and "check the name" in proc.stdout + proc.stderr

@@ -358,15 +358,22 @@ def cmd_verify(args) -> int:
     from workbench.verify import verify
 
     plan, pipeline, overrides = _resolve_target(args.notebook, args.output, args.param)
+    values = {v for t in plan.tasks for v in t.outputs} | {f"{t.name}.{v}" for t in plan.tasks for v in t.outputs}
+    unknown = [n for n in args.ignore if n not in values]
+    if unknown:
+        raise WorkbenchError(f"--ignore {unknown[0]}: no task of {plan.notebook} passes on a value of that name",
+                             hint="the values verify compares: " + ", ".join(
+                                 sorted({v for t in plan.tasks for v in t.outputs})))
     if getattr(args, "devices", None):
         from workbench.device_verify import verify_devices
 
-        report = verify_devices(pipeline, plan, args.param, args.devices, progress=_progress)
+        report = verify_devices(pipeline, plan, args.param, args.devices, progress=_progress,
+                                ignore=frozenset(args.ignore))
         print(report.table())
         print(report.summary())
         return 0 if report.ok else 1
     report = verify(Path(args.notebook), pipeline, plan, effective(plan.parameters, overrides),
-                    overrides, progress=_progress)
+                    overrides, progress=_progress, ignore=frozenset(args.ignore))
     print(report.table())
     print(report.summary())
     return 0 if report.ok else 1
@@ -697,6 +704,10 @@ def parser() -> argparse.ArgumentParser:
                    "every product within a tolerance per dtype (float32 looser than float64; ints "
                    "exact). cpu,cpu checks that two runs agree. Without a GPU, any gpu is an error "
                    "(exit 2). e.g. --devices cpu,gpu")
+    s.add_argument("--ignore", action="append", default=[], metavar="NAME",
+                   help="check that value NAME (or TASK.NAME) exists in both runs but do not compare it: "
+                   "for values that differ on every run, such as timings. To say it once for good, tag "
+                   "the cell that computes it `volatile:NAME` (or `volatile:A,B`)")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("init", formatter_class=fmt, help="make this folder a versioned Workbench project",

@@ -22,6 +22,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.plan import Plan
+from workbench.verify import not_compared
 
 DEVICES = ("cpu", "gpu")
 
@@ -92,7 +93,7 @@ class DeviceReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and all(r.status != "different" for r in self.rows)
+        return any(r.status != "volatile" for r in self.rows) and all(r.status != "different" for r in self.rows)
 
     def table(self) -> str:
         headers = ("variable", "task", "tolerance", "result", "detail")
@@ -107,14 +108,16 @@ class DeviceReport:
     def summary(self) -> str:
         a, b = self.devices
         n_diff = sum(r.status == "different" for r in self.rows)
+        n_volatile = sum(r.status == "volatile" for r in self.rows)
         verdict = (f"{a} and {b} agree" if self.ok else f"{a} and {b} DIFFER ({n_diff} product(s))")
         times = ", ".join(f"{d} run {s:.1f}s" for d, s in self.seconds.items())
-        return f"{verdict}: {len(self.rows)} product(s) compared ({times})"
+        skipped = f", {n_volatile} volatile not compared" if n_volatile else ""
+        return f"{verdict}: {len(self.rows) - n_volatile} product(s) compared{skipped} ({times})"
 
 
 def _tol_text(dtype: str) -> str:
-    if dtype == "exact":
-        return "exact"
+    if dtype in ("exact", "-"):
+        return dtype
     rtol, atol = TOLERANCES[dtype]
     return f"{dtype} rtol={rtol:g} atol={atol:g}"
 
@@ -127,7 +130,8 @@ def parse_devices(text: str) -> tuple[str, str]:
     return parts  # type: ignore[return-value]
 
 
-def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, progress=None) -> DeviceReport:
+def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, progress=None,
+                   ignore: frozenset[str] = frozenset()) -> DeviceReport:
     """Run the pipeline on both devices (fresh copies, fresh processes) and compare every product."""
     from workbench.scheduling import GpuRequiredError, discover
 
@@ -151,7 +155,11 @@ def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, p
             copies.append(dest)
         for task in plan.tasks:
             for var in task.outputs:
-                report.rows.append(_compare_product(copies, task.name, var))
+                row = _compare_product(copies, task.name, var)
+                why = not_compared(task, var, ignore)
+                if why and row.status != "not comparable":  # it exists in both runs: not compared
+                    row = Row(var, task.name, "-", "volatile", why)
+                report.rows.append(row)
     return report
 
 

@@ -42,6 +42,7 @@ PREFIX_TAGS = {
     "features": "features",
     "data": "data",
     "sensitive": "sensitive",
+    "volatile": "volatile",
     "limit": "limit",
 }
 
@@ -60,6 +61,7 @@ class CellTags:
     features: str | None = None
     data: list[str] = field(default_factory=list)
     sensitive: list[str] = field(default_factory=list)
+    volatile: list[str] = field(default_factory=list)  # values no rerun reproduces (timings)
 
 
 @dataclass
@@ -186,6 +188,17 @@ def parse_tags(tags: list[str], where: Location) -> CellTags:
             setattr(parsed, kind, value)
         elif kind in ("data", "sensitive"):
             getattr(parsed, kind).append(value)
+        elif kind == "volatile":
+            names = [n.strip() for n in value.split(",") if n.strip()]
+            bad = [n for n in names if not n.isidentifier()] or ([] if names else [value])
+            if bad:
+                raise PlanError(
+                    f"volatile:{value} does not name Python variables",
+                    hint="write `volatile:NAME` or `volatile:A,B` with the names of values that differ on "
+                    "every run (timings, clock readings), e.g. `volatile:seconds,throughput`",
+                    location=where,
+                )
+            parsed.volatile += [n for n in names if n not in parsed.volatile]
     return parsed
 
 

@@ -84,6 +84,7 @@ class Task:
     model: str | None = None
     features: str | None = None
     sensitive: list[str] = field(default_factory=list)  # columns to report the metric per group of
+    volatile: list[str] = field(default_factory=list)  # values verify reports but does not compare
     metrics: list[str] = field(default_factory=list)
     random_state: dict[str, str | None] = field(default_factory=dict)  # kind -> upstream task
     aliases: list[list[str]] = field(default_factory=list)  # [alias, source]: `alias = source`
@@ -482,6 +483,9 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
         for column in tags.sensitive:
             if column not in task.sensitive:
                 task.sensitive.append(column)
+        for value in tags.volatile:
+            if value not in task.volatile:
+                task.volatile.append(value)
         for after in tags.after:
             task.upstream.setdefault(after, Edge()).after = True
         for path in tags.data:
@@ -538,6 +542,12 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
     for t in tasks.values():
         if t.model and t.model not in t.outputs:
             t.outputs[t.model] = Output(t.model, "pickle", t.code_cells[0], 1)
+        for name in t.volatile:
+            if name not in t.outputs:
+                cell = next(c for c in nb.cells if name in c.tags.volatile and owner.get(c.index) == t.name)
+                warnings.setdefault("volatile: names a value its task does not pass on (verify never "
+                                    "compares it anyway): check the name", []).append(
+                    {**nb.location(cell, 1).to_dict(), "text": f"volatile:{name}"})
 
     return Plan(
         schema=SCHEMA,

@@ -38,7 +38,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and all(r.status != "different" for r in self.rows)
+        return any(r.status != "volatile" for r in self.rows) and all(r.status != "different" for r in self.rows)
 
     def table(self) -> str:
         headers = ("variable", "task", "result", "detail")
@@ -130,7 +130,17 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> 
     return executed
 
 
-def compare_products(plan: Plan, pipeline: Path, snapshots: Path) -> list[Row]:
+def not_compared(task, var: str, ignore: frozenset[str] = frozenset()) -> str:
+    """Why `var` of `task` is only checked to exist ('' when it is compared): a value tagged
+    `volatile:` in the notebook or named by --ignore differs on every run (a timing, a clock)."""
+    if var in task.volatile:
+        return "not compared: tagged volatile in the notebook"
+    if var in ignore or f"{task.name}.{var}" in ignore:
+        return "not compared: --ignore"
+    return ""
+
+
+def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozenset[str] = frozenset()) -> list[Row]:
     from workbench.compare import compare
     from workbench.runtime import load
     from workbench.runtime.products import ProductError
@@ -149,13 +159,17 @@ def compare_products(plan: Plan, pipeline: Path, snapshots: Path) -> list[Row]:
             except ProductError:
                 rows.append(Row(var, name, "different", "the pipeline did not produce it"))
                 continue
+            why = not_compared(task, var, ignore)
+            if why:
+                rows.append(Row(var, name, "volatile", why))
+                continue
             result = compare(expected, actual)
             rows.append(Row(var, name, result.status, result.detail))
     return rows
 
 
 def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: dict,
-           progress=None) -> VerifyReport:
+           progress=None, ignore: frozenset[str] = frozenset()) -> VerifyReport:
     from workbench.run import build
 
     report = VerifyReport()
@@ -171,5 +185,5 @@ def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: 
     started = time.perf_counter()
     build(pipeline, plan, params, progress=progress)
     report.pipeline_seconds = time.perf_counter() - started
-    report.rows = compare_products(plan, pipeline, workdir / "notebook")
+    report.rows = compare_products(plan, pipeline, workdir / "notebook", ignore)
     return report

@@ -149,3 +149,19 @@ def test_a_parameter_computed_from_an_import_brings_the_import(plan_of):
     exec(code.replace("from workbench.runtime import save", "save = lambda *a: None")
          .replace("product = None", "product = {'y': None}"), namespace)
     assert namespace["y"] == math.pi * 2 + 3 + 9
+
+
+def test_volatile_tags_list_values_and_reject_what_is_not_a_name(plan_of):
+    plan = plan_of([("import time", "imports"),
+                    ("t0 = time.time()\nx = 1\nt1 = time.time()", ["task:a", "volatile:t0", "volatile:t1,t0"]),
+                    ("y = x + t1 - t0", "task:b")])
+    assert plan.task("a").volatile == ["t0", "t1"] and plan.task("b").volatile == []
+    assert not [w for w in plan.warnings if "volatile" in w.message]
+    assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))).task("a").volatile == ["t0", "t1"]
+    with pytest.raises(PlanError, match=r"volatile:t-1 does not name") as err:
+        plan_of([("t = 1", ["task:a", "volatile:t-1"])])
+    assert err.value.location.cell == 0 and "volatile:seconds,throughput" in err.value.hint
+    plan = plan_of([("x = 1", ["task:a", "volatile:nothing"]), ("y = x", "task:b")])
+    (warning,) = [w for w in plan.warnings if "volatile" in w.message]
+    assert warning.cells == [{"notebook": warning.cells[0]["notebook"], "cell": 0, "cell_id": "c000", "line": 1,
+                              "text": "volatile:nothing"}]

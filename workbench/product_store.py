@@ -57,9 +57,11 @@ class ProductStore:
         self.url, self.plan, self.params = url, plan, params
         self.fs, root = open_store(url)
         self.pipeline = pipeline.resolve()
-        notebook_dir = _notebook_dir(pipeline)
-        # the project's layout is rebuilt on the workers below one folder holding both
-        self.base = Path(os.path.commonpath([self.pipeline, notebook_dir]))
+        self.notebook_dir = notebook_dir = _notebook_dir(pipeline)
+        # the project's layout is rebuilt on the workers below one folder holding the pipeline, the
+        # notebook's folder and every file the tasks name by a relative path (`../data/x.csv` too)
+        files = [p for t in plan.tasks for k in t.file_reads + t.file_writes if (p := self._absolute(k))]
+        self.base = Path(os.path.commonpath([self.pipeline, notebook_dir, *files]))
         self.pipeline_rel = _rel(self.pipeline, self.base)
         self.notebook_rel = _rel(notebook_dir, self.base)
         self.scope = f"{root.rstrip('/')}/{pipeline.name}-{run_id or uuid.uuid4().hex[:12]}"
@@ -72,15 +74,22 @@ class ProductStore:
 
     # --- what crosses the store ---
 
-    def _notebook_path(self, key: str) -> str | None:
-        """A file the tasks read or write, as a project path (None: absolute or unfilled)."""
+    def _absolute(self, key: str) -> str | None:
+        """A file the tasks read or write (relative to their working directory), made absolute
+        without following links; None for an absolute path (the worker must see it itself) or a
+        template the parameters do not fill."""
         from workbench.run import _fill
 
         if "{" in key:
             key = _fill(key, {p: self.params.get(p) for p in self.plan.parameters})
         if not key or os.path.isabs(key):
-            return None  # an absolute path: the worker must see it itself
-        return os.path.normpath(f"{self.notebook_rel}/{key}")
+            return None
+        return os.path.normpath(os.path.join(self.notebook_dir, key))
+
+    def _notebook_path(self, key: str) -> str | None:
+        """The same file as a project path (relative to `base`)."""
+        path = self._absolute(key)
+        return None if path is None else Path(os.path.relpath(path, self.base)).as_posix()
 
     def needs(self, name: str) -> list[str]:
         task = self.plan.task(name)
@@ -195,6 +204,9 @@ def run_task_from_store(url: str, scope: str, sources: dict[str, bytes], layout:
     fs, _ = open_store(url)
     scratch = scratch_folder(scope)
     pipeline_rel, notebook_rel = layout
+    for rel in [*sources, *outputs, *needs]:
+        if not (scratch / rel).resolve().is_relative_to(scratch.resolve()):
+            raise StoreError(f"{rel} is outside the project's scratch copy")  # never from Workbench's client
     (scratch / notebook_rel).mkdir(parents=True, exist_ok=True)  # the tasks' working directory
     for rel, data in sources.items():
         path = scratch / rel

@@ -130,3 +130,21 @@ def test_a_worker_runs_a_task_in_scratch_and_uploads_its_products(pipeline, tmp_
 
     assert load(folder / "products" / "make" / "rows") == [0, 2, 4]
     assert json.loads((folder / "products" / "make.ipynb").read_text())["cells"]
+
+
+def test_files_beside_the_notebook_folder_keep_their_place_in_the_layout(tmp_path):
+    """`../data/raw.csv` from the notebook's folder: the layout rebuilt on a worker must hold it
+    inside the scratch copy, at the same place relative to the tasks' working directory."""
+    nb = write_notebook(tmp_path / "proj" / "notebooks" / "up.ipynb", [
+        ("text = open('../data/raw.csv').read()", "task:read"), ("n = len(text)", "task:count")])
+    (tmp_path / "proj" / "data").mkdir()
+    (tmp_path / "proj" / "data" / "raw.csv").write_text("a\n1\n")
+    folder = tmp_path / "proj" / "pipelines" / "up"
+    plan = build_plan(read_notebook(nb))
+    export(plan, folder, nb)
+    store = ProductStore(str(tmp_path / "store"), folder, plan, {}, "r1")
+    assert store.base == (tmp_path / "proj").resolve()
+    assert store.needs("read") == ["data/raw.csv"] and store.publish("read") == ["data/raw.csv"]
+    with pytest.raises(StoreError, match="outside the project's scratch copy"):
+        run_task_from_store(store.url, store.scope, {}, ("pipelines/up", "notebooks"), "read", {}, {},
+                            ["../../etc/passwd"], [])

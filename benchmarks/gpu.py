@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"gpu_features": ["n_points=200000"], "gpu_heavy": ["n=4194304", "iterations=20"]}
-FULL = {"gpu_features": ["n_points=4000000", "n_centers=256"], "gpu_heavy": ["n=134217728", "iterations=300"]}
+FULL = {"gpu_features": ["n_points=4000000", "n_centers=256"], "gpu_heavy": ["n=134217728", "iterations=2000"]}
 GPU_TASK = {"gpu_features": "assign", "gpu_heavy": "kernel"}
 
 

@@ -10,7 +10,15 @@ from helpers import write_notebook
 from workbench.export import export
 from workbench.notebook import read_notebook
 from workbench.plan import build_plan
-from workbench.product_store import ProductStore, StoreError, download, run_task_from_store, scratch_folder, upload
+from workbench.product_store import (
+    ProductStore,
+    StoreError,
+    download,
+    open_store,
+    run_task_from_store,
+    scratch_folder,
+    upload,
+)
 
 
 @pytest.fixture
@@ -148,3 +156,17 @@ def test_files_beside_the_notebook_folder_keep_their_place_in_the_layout(tmp_pat
     with pytest.raises(StoreError, match="outside the project's scratch copy"):
         run_task_from_store(store.url, store.scope, {}, ("pipelines/up", "notebooks"), "read", {}, {},
                             ["../../etc/passwd"], [])
+
+
+def test_a_store_without_its_backend_or_without_dask_is_a_clear_error(pipeline, tmp_path):
+    import importlib.util
+
+    from harness import workbench
+
+    if importlib.util.find_spec("s3fs") is None:
+        with pytest.raises(StoreError, match="cannot open the product store s3://") as err:
+            open_store("s3://bucket/prefix")
+        assert "pip install s3fs" in err.value.hint
+    folder, _ = pipeline
+    proc = workbench("run", folder, "--products", str(tmp_path / "store"), "--no-version", "--no-track")
+    assert proc.returncode == 2 and "--products needs --executor dask" in proc.stderr

@@ -298,3 +298,12 @@ def test_values_that_differ_on_every_run_are_named_volatile_and_not_compared(tmp
     write_notebook(nb, cells)
     proc = workbench("plan", nb)
     assert "volatile:rate" in proc.stdout + proc.stderr and "check the name" in proc.stdout + proc.stderr
+
+
+def test_verify_output_carries_no_kernel_start_up_noise(tmp_path: Path):
+    """ipykernel warned on every start that it talks 'over TCP without encryption' (on 127.0.0.1):
+    read by users as a problem with their run. The kernel's own log is kept to errors."""
+    nb = write_notebook(tmp_path / "nb.ipynb", [("n = 2", "parameters"), ("x = n * 2", "task:a")])
+    proc = workbench("verify", nb, "-o", tmp_path / "pipe")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "IPKernelApp" not in proc.stderr and "without encryption" not in proc.stderr

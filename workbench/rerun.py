@@ -130,6 +130,8 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=
     """Run the notebook with `overrides` injected; returns (metrics, seconds). Raises RunError."""
     import papermill
 
+    from workbench.papermill_exec import execute
+
     output.parent.mkdir(parents=True, exist_ok=True)
     collect_to = output.parent / f".{output.stem}.metrics.json"
     collect_to.unlink(missing_ok=True)
@@ -141,10 +143,7 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=
                  + (" with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()) if overrides else "") + " ...")
     started = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(running), str(output), parameters=overrides, kernel_name=plan.kernel or "python3",
-            cwd=str(notebook.resolve().parent), progress_bar=False, log_output=False,
-        )
+        execute(running, output, overrides, plan.kernel, notebook.resolve().parent)
     except papermill.PapermillExecutionError as exc:
         error = _failure(exc, output, plan)
         clean(output)

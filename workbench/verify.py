@@ -106,6 +106,8 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> 
     """Execute the instrumented notebook with papermill; products land in workdir/notebook/."""
     import papermill
 
+    from workbench.papermill_exec import execute
+
     snapshots = workdir / "notebook"
     if snapshots.exists():
         shutil.rmtree(snapshots)
@@ -115,11 +117,7 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> 
     instrumented.write_text(json.dumps(instrument(source, plan, snapshots.resolve())))
     executed = workdir / "executed.ipynb"
     try:
-        papermill.execute_notebook(
-            str(instrumented), str(executed), parameters=overrides,
-            kernel_name=plan.kernel or "python3", cwd=str(notebook.resolve().parent),
-            progress_bar=False, log_output=False,
-        )
+        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent)
     except papermill.PapermillExecutionError as exc:
         raise RunError(
             f"the notebook itself failed under papermill: {exc.ename}: {exc.evalue}",

@@ -293,6 +293,7 @@ def test_values_that_differ_on_every_run_are_named_volatile_and_not_compared(tmp
     write_notebook(nb, cells)
     proc = workbench("verify", nb, *pipe)
     assert proc.returncode == 0 and "tagged volatile in the notebook" in proc.stdout, proc.stdout + proc.stderr
+    assert "volatile (not compared by verify): rate, stamp" in workbench("plan", nb, check=True).stdout
     # a volatile value is still a value: the one the pipeline stops producing is reported
     cells[3] = ("total = sum(x)\nstamp = time.perf_counter_ns()", ["task:b", "volatile:rate,stamp"])
     write_notebook(nb, cells)

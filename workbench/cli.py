@@ -96,6 +96,8 @@ def cmd_plan(args) -> int:
             flags.append(f"model:{t.model}")
         if t.parameters:
             flags.append("params: " + ", ".join(t.parameters))
+        if t.volatile:
+            flags.append("volatile (not compared by verify): " + ", ".join(t.volatile))
         print(f"  {name:<{width}}  cells {cells}")
         if takes:
             print(f"  {'':<{width}}    takes    {takes}")

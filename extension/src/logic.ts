@@ -40,6 +40,7 @@ export interface ITask {
   metrics: string[];
   file_reads?: string[];
   file_writes?: string[];
+  volatile?: string[]; // values verify checks exist but does not compare (`volatile:` tag)
 }
 
 export interface IParameter {

@@ -733,7 +733,9 @@ export class WorkbenchPanel extends Widget {
                   'tr',
                   { 'data-product': `${name}/${o.name}` },
                   h('td', null, this._cellLink({ cell: o.cell, line: o.line, cell_id: plan.cells[o.cell]?.id }, o.name)),
-                  h('td', { className: 'jp-Workbench-dim' }, o.format),
+                  task.volatile?.includes(o.name)
+                    ? h('td', { className: 'jp-Workbench-dim', title: 'tagged volatile: verify checks it exists but does not compare it' }, `${o.format}, volatile`)
+                    : h('td', { className: 'jp-Workbench-dim' }, o.format),
                   h('td', { className: 'jp-Workbench-size' }, formatBytes(sizes[o.name])),
                   h('td', { className: 'jp-Workbench-dim' }, o.needed_by.length ? `→ ${o.needed_by.join(', ')}` : '')
                 )

@@ -163,3 +163,35 @@ def test_devices_option_is_checked():
     for bad in ("cpu", "cpu,tpu", "cpu,gpu,gpu"):
         with pytest.raises(WorkbenchError):
             parse_devices(bad)
+
+
+def test_a_cupy_product_goes_back_onto_the_device_for_a_gpu_task(tmp_path, monkeypatch):
+    """With the NumPy-backed CuPy stand-in (tests/fake_cupy) as `cupy`: save writes a CuPy array
+    from the host as .cupy.npy, a GPU task loads it as a CuPy array, a CPU task as NumPy."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from workbench.runtime import devices, load, save
+
+    spec = importlib.util.spec_from_file_location(
+        "cupy", Path(__file__).parents[1] / "fake_cupy" / "cupy" / "__init__.py")
+    fake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fake)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    devices._probe.cache_clear()
+    try:
+        monkeypatch.setenv("WORKBENCH_DEVICE", "gpu")
+        assert devices.xp() is fake and devices.device_name() == "cuda:0 (Fake CUDA device)"
+        product = tmp_path / "products" / "kernel" / "head"
+        devices.reset_gpu_memory_peak()
+        save(fake.arange(6, dtype=fake.float32), product)
+        assert [p.name for p in product.iterdir() if not p.name.startswith(".")] == ["head.cupy.npy"]
+        assert devices.gpu_memory_peak_mb() is not None
+        on_gpu = load(product)
+        assert type(on_gpu) is fake.ndarray and on_gpu.get().tolist() == [0, 1, 2, 3, 4, 5]
+        assert type(devices.to_host(on_gpu)) is np.ndarray
+        monkeypatch.setenv("WORKBENCH_DEVICE", "cpu")
+        assert type(load(product)) is np.ndarray and devices.xp() is np
+    finally:
+        devices._probe.cache_clear()

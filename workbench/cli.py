@@ -360,12 +360,12 @@ def cmd_verify(args) -> int:
     from workbench.verify import verify
 
     plan, pipeline, overrides = _resolve_target(args.notebook, args.output, args.param)
-    values = {v for t in plan.tasks for v in t.outputs} | {f"{t.name}.{v}" for t in plan.tasks for v in t.outputs}
-    unknown = [n for n in args.ignore if n not in values]
+    names = {v for t in plan.tasks for v in t.outputs}
+    qualified = {f"{t.name}.{v}" for t in plan.tasks for v in t.outputs}
+    unknown = [n for n in args.ignore if n not in names | qualified]
     if unknown:
         raise WorkbenchError(f"--ignore {unknown[0]}: no task of {plan.notebook} passes on a value of that name",
-                             hint="the values verify compares: " + ", ".join(
-                                 sorted({v for t in plan.tasks for v in t.outputs})))
+                             hint="the values verify compares: " + ", ".join(sorted(names)))
     if getattr(args, "devices", None):
         from workbench.device_verify import verify_devices
 
@@ -389,6 +389,14 @@ def cmd_params(args) -> int:
     for p in plan.parameters.values():
         print(f"{p.name:<20} {p.type:<10} {p.source}")
     return 0
+
+
+def _tracking_options(s) -> None:
+    """--no-track and --tracking, for the commands that record a run (read by _tracking_mode)."""
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    s.add_argument("--tracking", choices=["background", "now", "off"], default=None,
+                   help="log to MLflow in a background process (default), before returning, or not at "
+                   "all (env WORKBENCH_TRACKING)")
 
 
 def _tracking_mode(args) -> str:
@@ -664,10 +672,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="run every task, even those up to date")
     s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N independent tasks at once")
     s.add_argument("-o", "--output", help="pipeline folder when exporting a notebook")
-    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    s.add_argument("--tracking", choices=["background", "now", "off"], default=None,
-                   help="log to MLflow in a background process (default), before returning, or not at "
-                   "all (env WORKBENCH_TRACKING)")
+    _tracking_options(s)
     s.add_argument("--no-version", action="store_true", help="do not version inputs and products with DVC")
     s.add_argument("--grid", metavar="SWEEP.yaml", help="sweep a grid: a YAML mapping NAME -> list of values "
                    "(see `workbench rerun --help`); -p NAME=V1,V2 sweeps too, and --jobs then runs N "
@@ -774,10 +779,7 @@ def parser() -> argparse.ArgumentParser:
                    help="rank a sweep's runs by this metric (default: the first `metrics` value; direction "
                    "from the name: loss/error/rmse... are lower-is-better)")
     s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N combinations of a sweep at once")
-    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    s.add_argument("--tracking", choices=["background", "now", "off"], default=None,
-                   help="log to MLflow in a background process (default), before returning, or not at "
-                   "all (env WORKBENCH_TRACKING)")
+    _tracking_options(s)
     s.add_argument("--no-version", action="store_true", help="do not version the input files with DVC")
     s.set_defaults(func=cmd_rerun)
 

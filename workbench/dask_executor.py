@@ -49,10 +49,13 @@ def build_on_dask(pipeline: Path, plan: Plan, params: dict, *, scheduler: str | 
     client, cluster = _connect(scheduler, plan, say)
     try:
         workers = client.scheduler_info()["workers"]
+        if not workers:
+            raise DaskError("the Dask cluster has no workers", hint="start workers with `dask worker "
+                            "SCHEDULER_ADDRESS` (add --resources GPU=1 on GPU machines)")
         if store is None:
-            _check_workers(client, pipeline, workers)
+            _check_workers(client, pipeline)
         else:
-            _check_store(client, store, workers)
+            _check_store(client, store)
         most = max((w.get("resources", {}).get("GPU", 0) for w in workers.values()), default=0)
         reason = NO_GPU_WORKER if cluster is None else discover().reason or NO_GPU_WORKER
         needs, warnings = effective_needs({t.name: t.gpu for t in plan.tasks}, int(most),
@@ -104,11 +107,8 @@ def _connect(scheduler: str | None, plan: Plan, say):
     return Client(cluster), cluster
 
 
-def _check_workers(client, pipeline: Path, workers: dict) -> None:
+def _check_workers(client, pipeline: Path) -> None:
     """Every worker must import Workbench and see the pipeline folder at the same path."""
-    if not workers:
-        raise DaskError("the Dask cluster has no workers",
-                        hint="start workers with `dask worker SCHEDULER_ADDRESS` (add --resources GPU=1 on GPU machines)")
     seen = client.run(_worker_sees, str(pipeline.resolve()))
     blind = sorted(addr for addr, ok in seen.items() if ok is not True)
     if blind:
@@ -118,18 +118,14 @@ def _check_workers(client, pipeline: Path, workers: dict) -> None:
             "mounts at the same path, and start the workers from an environment with Workbench installed")
 
 
-def _check_store(client, store, workers: dict) -> None:
+def _check_store(client, store) -> None:
     """Every worker must import Workbench and read what this machine writes to the store."""
     from workbench.product_store import worker_reads
 
-    if not workers:
-        raise DaskError("the Dask cluster has no workers",
-                        hint="start workers with `dask worker SCHEDULER_ADDRESS` (add --resources GPU=1 on GPU machines)")
     path, token = store.probe()
     seen = client.run(worker_reads, store.url, path, token)
     blind = sorted(addr for addr, ok in seen.items() if ok is not True)
-    if blind:
-        store.discard()
+    if blind:  # the probe goes with the run's folder in the store (build_on_dask's finally)
         raise DaskError(
             f"Dask worker(s) {', '.join(blind)} cannot use the product store {store.url}: {seen[blind[0]]}",
             hint="give every worker the store's fsspec backend (e.g. s3fs) and its credentials, and "

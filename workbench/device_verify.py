@@ -22,7 +22,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.plan import Plan
-from workbench.verify import not_compared
+from workbench.verify import agree, not_compared
 
 DEVICES = ("cpu", "gpu")
 
@@ -93,7 +93,7 @@ class DeviceReport:
 
     @property
     def ok(self) -> bool:
-        return any(r.status != "volatile" for r in self.rows) and all(r.status != "different" for r in self.rows)
+        return agree(self.rows)
 
     def table(self) -> str:
         headers = ("variable", "task", "tolerance", "result", "detail")
@@ -155,11 +155,7 @@ def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, p
             copies.append(dest)
         for task in plan.tasks:
             for var in task.outputs:
-                row = _compare_product(copies, task.name, var)
-                why = not_compared(task, var, ignore)
-                if why and row.status != "not comparable":  # it exists in both runs: not compared
-                    row = Row(var, task.name, "-", "volatile", why)
-                report.rows.append(row)
+                report.rows.append(_compare_product(copies, task.name, var, not_compared(task, var, ignore)))
     return report
 
 
@@ -193,7 +189,8 @@ def _run(dest: Path, pairs: list[str], device: str) -> float:
     return time.perf_counter() - started
 
 
-def _compare_product(copies: list[Path], task: str, var: str) -> Row:
+def _compare_product(copies: list[Path], task: str, var: str, volatile: str = "") -> Row:
+    """`volatile` (why it is not compared): the value only has to exist in both runs."""
     from workbench.runtime import load
     from workbench.runtime.products import ProductError
 
@@ -203,5 +200,7 @@ def _compare_product(copies: list[Path], task: str, var: str) -> Row:
             values.append(load(copy / "products" / task / var))
         except ProductError as exc:
             return Row(var, task, "exact", "not comparable", str(exc))
+    if volatile:
+        return Row(var, task, "-", "volatile", volatile)
     result, dtype = compare_values(*values)
     return Row(var, task, dtype, result.status, result.detail)

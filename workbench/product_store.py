@@ -60,8 +60,8 @@ class ProductStore:
         self.notebook_dir = notebook_dir = _notebook_dir(pipeline)
         # the project's layout is rebuilt on the workers below one folder holding the pipeline, the
         # notebook's folder and every file the tasks name by a relative path (`../data/x.csv` too)
-        files = [p for t in plan.tasks for k in t.file_reads + t.file_writes if (p := self._absolute(k))]
-        self.base = Path(os.path.commonpath([self.pipeline, notebook_dir, *files]))
+        named = [p for t in plan.tasks for k in t.file_reads + t.file_writes if (p := self._absolute(k))]
+        self.base = Path(os.path.commonpath([self.pipeline, notebook_dir, *named]))
         self.pipeline_rel = _rel(self.pipeline, self.base)
         self.notebook_rel = _rel(notebook_dir, self.base)
         self.scope = f"{root.rstrip('/')}/{pipeline.name}-{run_id or uuid.uuid4().hex[:12]}"
@@ -135,7 +135,7 @@ class ProductStore:
                 target, new = self.base / rel, staging / rel
                 if new.exists():
                     _replace(new, target)
-                elif rel not in stored:
+                else:
                     _remove(target)  # the task no longer makes it: a stale copy must not stay
         finally:
             shutil.rmtree(staging, ignore_errors=True)

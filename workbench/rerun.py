@@ -130,7 +130,7 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=
     """Run the notebook with `overrides` injected; returns (metrics, seconds). Raises RunError."""
     import papermill
 
-    from workbench.papermill_exec import execute
+    from workbench import papermill_exec
 
     output.parent.mkdir(parents=True, exist_ok=True)
     collect_to = output.parent / f".{output.stem}.metrics.json"
@@ -143,7 +143,7 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=
                  + (" with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()) if overrides else "") + " ...")
     started = time.perf_counter()
     try:
-        execute(running, output, overrides, plan.kernel, notebook.resolve().parent)
+        papermill_exec.execute(running, output, overrides, plan.kernel, notebook.resolve().parent)
     except papermill.PapermillExecutionError as exc:
         error = _failure(exc, output, plan)
         clean(output)

@@ -29,6 +29,11 @@ class Row:
     detail: str = ""
 
 
+def agree(rows) -> bool:
+    """The verdict of verify and verify --devices: something was compared and nothing differs."""
+    return any(r.status != "volatile" for r in rows) and all(r.status != "different" for r in rows)
+
+
 @dataclass
 class VerifyReport:
     rows: list[Row] = field(default_factory=list)
@@ -38,7 +43,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return any(r.status != "volatile" for r in self.rows) and all(r.status != "different" for r in self.rows)
+        return agree(self.rows)
 
     def table(self) -> str:
         headers = ("variable", "task", "result", "detail")

@@ -48,9 +48,9 @@ def main() -> int:
 
     from distributed import LocalCluster
 
-    from workbench.cli import _export
-    from workbench.dask_executor import build_on_dask
-    from workbench.run import build, load_plan
+    from workbench.cli.main import _export
+    from workbench.execute.build import build, load_plan
+    from workbench.execute.dask_runner import build_on_dask
 
     def say(msg):
         print(msg, file=sys.stderr, flush=True)

@@ -41,9 +41,9 @@ from pathlib import Path
 
 os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
 
-from workbench.export import export  # noqa: E402
-from workbench.notebook import read_notebook  # noqa: E402
-from workbench.plan import build_plan  # noqa: E402
+from workbench.refactor.export import export  # noqa: E402
+from workbench.refactor.notebook import read_notebook  # noqa: E402
+from workbench.refactor.planner import build_plan  # noqa: E402
 
 SIZES = [10, 100, 1_000, 5_000]
 REPEATS = 3

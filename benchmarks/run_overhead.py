@@ -9,7 +9,7 @@ three ways, each `force`d so every task really runs:
 * `workbench run --force PIPELINE` as a whole process (wall clock), what a user types, and, where
   this Workbench has them, the same with `--no-track --no-version` (no MLflow/DVC record keeping),
   which isolates the cost of executing the tasks;
-* the in-process API `workbench.run.build(pipeline, plan, params, force=True)` after `export`,
+* the in-process API `workbench.execute.build.build(pipeline, plan, params, force=True)` after `export`,
   cold (first call in the process: it imports Ploomber) and warm (later calls).
 
 Reported: per-task overhead = (pipeline - notebook) / N, pipeline / N, and pipeline / notebook.
@@ -163,11 +163,11 @@ def bare_run_flags() -> list[str]:
 def per_task(root: Path) -> list[dict]:
     import papermill
 
-    from workbench.export import export
-    from workbench.notebook import read_notebook
-    from workbench.params import effective
-    from workbench.plan import build_plan
-    from workbench.run import build
+    from workbench.execute.build import build
+    from workbench.refactor.export import export
+    from workbench.refactor.notebook import read_notebook
+    from workbench.refactor.params import effective
+    from workbench.refactor.planner import build_plan
 
     rows = []
     for n in TASK_COUNTS:
@@ -220,7 +220,7 @@ def per_task(root: Path) -> list[dict]:
 
 EXIT_PROBE = """
 import gc, json, sys, time
-from workbench.cli import main
+from workbench.cli.main import main
 started = time.perf_counter()
 rc = main(["run", "--force", *sys.argv[2:]])
 shells = sum(type(o).__name__ == "PloomberShell" for o in gc.get_objects())

@@ -169,7 +169,7 @@ def test_gate_compares_with_the_latest_registered_version(tmp_path: Path, monkey
 
     # in-process (the CLI's own main): MLflow is imported and the store open already, which saves
     # seconds of a slow test; the subprocess path is covered by the clone test above
-    from workbench.cli import main
+    from workbench.cli.main import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(repo)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from harness import workbench
 
-from workbench.compare import compare
 from workbench.runtime import load
+from workbench.verify.compare import compare
 
 pytestmark = pytest.mark.slow
 DASK = Path(sys.executable).parent / "dask"

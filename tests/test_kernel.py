@@ -152,7 +152,7 @@ def test_panel_check_answers_a_silent_user_expression(kernel):
     write_notebook(project / "panel.ipynb", [("a = 1", "task:a"), "b = a + 1"])
     k.run("a = 1\nb = a + 1\nleftover = 'from a deleted cell'")
     msg_id = k.kc.execute("", silent=True, store_history=False, user_expressions={
-        "check": "__import__('workbench.kernel', fromlist=['panel_check']).panel_check('panel.ipynb')"})
+        "check": "__import__('workbench.lab.kernel', fromlist=['panel_check']).panel_check('panel.ipynb')"})
     reply = k.kc.get_shell_msg(timeout=240)
     assert reply["parent_header"]["msg_id"] == msg_id
     result = reply["content"]["user_expressions"]["check"]
@@ -163,7 +163,7 @@ def test_panel_check_answers_a_silent_user_expression(kernel):
     assert rows["leftover"] == "only in the live kernel" and rows["a"] == rows["b"] == "equal", rows
     # a notebook that does not exist comes back as an error the panel can show
     msg_id = k.kc.execute("", silent=True, store_history=False, user_expressions={
-        "check": "__import__('workbench.kernel', fromlist=['panel_check']).panel_check('missing.ipynb')"})
+        "check": "__import__('workbench.lab.kernel', fromlist=['panel_check']).panel_check('missing.ipynb')"})
     reply = k.kc.get_shell_msg(timeout=60)
     data = reply["content"]["user_expressions"]["check"]["data"]["application/vnd.workbench.check+json"]
     assert "no such notebook" in data["error"]["message"], data

@@ -20,7 +20,7 @@ from harness import ROOT, workbench
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before anything imports mlflow
 
-from workbench.model_card import CardFacts, OnnxFacts, render  # noqa: E402
+from workbench.deploy.model_card import CardFacts, OnnxFacts, render  # noqa: E402
 
 UV = ROOT / ".venv" / "bin" / "uv"
 RAW = ["tenure_months", "monthly_charges", "calls"]
@@ -165,8 +165,8 @@ def test_model_card_and_registration_tags(packaged):
 
 @pytest.mark.slow
 def test_promote_gate_force_rollback_and_package_of_an_earlier_run(packaged, tmp_path):
-    from workbench.package import package
-    from workbench.registry import RegistryError, promote
+    from workbench.deploy.package import package
+    from workbench.deploy.registry import RegistryError, promote
     from workbench.runtime import load
 
     root = packaged["root"]
@@ -260,9 +260,9 @@ def test_model_card_says_what_is_missing():
 
 
 def test_features_module_ships_the_function_and_what_it_reads(make_notebook):
-    from workbench.notebook import read_notebook
-    from workbench.package import features_module
-    from workbench.plan import build_plan
+    from workbench.deploy.package import features_module
+    from workbench.refactor.notebook import read_notebook
+    from workbench.refactor.planner import build_plan
 
     path = make_notebook([
         ("scale = 2", ["parameters"]),

@@ -47,10 +47,10 @@ def test_verify_detects_a_difference(tmp_path: Path):
     assert proc.returncode == 2
     assert "edited by hand" in proc.stderr and "tasks/b.py" in proc.stderr
     # run the edited pipeline directly and compare with the notebook's snapshot
-    from workbench.notebook import read_notebook
-    from workbench.plan import build_plan
-    from workbench.run import build
-    from workbench.verify import compare_products, run_notebook
+    from workbench.execute.build import build
+    from workbench.refactor.notebook import read_notebook
+    from workbench.refactor.planner import build_plan
+    from workbench.verify.pipeline import compare_products, run_notebook
 
     plan = build_plan(read_notebook(nb))
     build(tmp_path / "pipe", plan, {"n": 3})

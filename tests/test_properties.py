@@ -19,9 +19,10 @@ from helpers import notebook_dict, write_notebook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.errors import PlanError, WorkbenchError
-from workbench.notebook import parse_notebook
-from workbench.plan import Plan, build_plan
+from workbench.core.errors import PlanError, WorkbenchError
+from workbench.core.plan import Plan
+from workbench.refactor.notebook import parse_notebook
+from workbench.refactor.planner import build_plan
 
 NAMES = ["a", "b", "c", "d", "items"]
 TASKS = ["load", "clean", "train", "report"]

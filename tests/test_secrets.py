@@ -13,7 +13,7 @@ import pytest
 from harness import workbench
 from helpers import write_notebook
 
-from workbench.secrets import is_secret, masked, scrub_text
+from workbench.core.secrets import is_secret, masked, scrub_text
 
 SECRET = "hunter2-very-secret"
 ENV_SECRET = "from-the-environment-42"

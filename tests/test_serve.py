@@ -336,7 +336,7 @@ def test_clear_errors_for_unknown_models_non_models_and_busy_ports(project):
 
 def test_registry_references_resolve_or_say_what_exists(project):
     """The other lookups of the CLI above, in-process against the same real store (no 10 s start each)."""
-    from workbench.serving_models import ModelNotFound, NotAModel, resolve
+    from workbench.deploy.serving.models import ModelNotFound, NotAModel, resolve
 
     root, uri = project["root"], project["uri"]
     assert resolve("churn@challenger", root, uri).label == "churn/2"
@@ -358,7 +358,7 @@ def test_registry_references_resolve_or_say_what_exists(project):
 def test_bound_socket_is_tcp_so_asyncio_disables_nagle():
     """A socket made with proto 0 leaves TCP_NODELAY off on accepted connections: every keep-alive
     reply then waited ~40 ms for a delayed ACK (measured: 52 ms instead of 8 ms per single row)."""
-    from workbench.serve import bind
+    from workbench.deploy.serving.server import bind
 
     sock = bind("127.0.0.1", 0)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.versioning import (
+from workbench.lineage.versioning import (
     LOCAL_REMOTE,
     VersioningError,
     VersioningWarning,

@@ -4,7 +4,7 @@ The package root stays import-light (the CLI must start fast); the public runtim
 code lives in `workbench.runtime`.
 """
 
-__version__ = "0.1.0"
+from workbench.core.version import __version__ as __version__
 
 
 def __getattr__(name: str):
@@ -21,7 +21,7 @@ def __getattr__(name: str):
 
 
 def load_ipython_extension(ipython):
-    """`%load_ext workbench`: the `%workbench plan|run|check` magics (see workbench.kernel)."""
-    from workbench.kernel import load_ipython_extension as load
+    """`%load_ext workbench`: the `%workbench plan|run|check` magics (see workbench.lab.kernel)."""
+    from workbench.lab.kernel import load_ipython_extension as load
 
     load(ipython)

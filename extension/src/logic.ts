@@ -648,7 +648,7 @@ export function jobFinished(status: string): boolean {
 
 // ----- hidden state (`%workbench check` from the panel) -----
 
-/** The MIME type under which the kernel's `workbench.kernel.panel_check` answers. */
+/** The MIME type under which the kernel's `workbench.lab.kernel.panel_check` answers. */
 export const CHECK_MIME = 'application/vnd.workbench.check+json';
 
 export interface ICheckRow {
@@ -672,7 +672,7 @@ export interface ICheckResult {
  * The path goes in as a JSON string, which is also a valid Python string literal.
  */
 export function checkExpression(notebookPath: string): string {
-  return `__import__('workbench.kernel', fromlist=['panel_check']).panel_check(${JSON.stringify(notebookPath)})`;
+  return `__import__('workbench.lab.kernel', fromlist=['panel_check']).panel_check(${JSON.stringify(notebookPath)})`;
 }
 
 /** The rows a user must look at: values a clean run would change, first the ones that differ. */

@@ -4,7 +4,7 @@
 import pytest
 from helpers import webhook
 
-from workbench.alerts import AlertRuleError, evaluate, parse_rule, parse_rules, post_webhook
+from workbench.monitor.alerts import AlertRuleError, evaluate, parse_rule, parse_rules, post_webhook
 
 
 def test_rules_read_as_written():

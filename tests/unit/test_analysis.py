@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.analysis import analyse_cell
-from workbench.magics import transform
+from workbench.refactor.analysis import analyse_cell
+from workbench.refactor.ipython_syntax import transform
 
 
 def facts(code: str):

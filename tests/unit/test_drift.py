@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.drift import drift_report, psi
-from workbench.profile import capture_profile, load_profile, save_profile
+from workbench.monitor.drift import drift_report, psi
+from workbench.quality.profile import capture_profile, load_profile, save_profile
 
 
 def churn_like(n: int, seed: int, shift: float = 0.0, plan_mix=(0.6, 0.3, 0.1)) -> pd.DataFrame:

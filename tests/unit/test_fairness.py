@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from workbench.fairness import FairnessError, group_metrics
-from workbench.notebook import read_notebook
-from workbench.plan import build_plan
+from workbench.quality.fairness import FairnessError, group_metrics
+from workbench.refactor.notebook import read_notebook
+from workbench.refactor.planner import build_plan
 
 
 def test_a_fair_model_has_a_small_gap_an_unfair_one_a_large_gap():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from workbench.errors import WorkbenchError
-from workbench.gate import GateError, GateRules, MetricRule, evaluate, load_rules, parse_rules
+from workbench.core.errors import WorkbenchError
+from workbench.quality.gate import GateError, GateRules, MetricRule, evaluate, load_rules, parse_rules
 
 
 def test_no_worse_than_baseline_by_more_than_tolerance():

@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from workbench.errors import PlanError
-from workbench.notebook import read_notebook
-from workbench.plan import Plan, build_plan
+from workbench.core.errors import PlanError
+from workbench.core.plan import Plan
+from workbench.refactor.notebook import read_notebook
+from workbench.refactor.planner import build_plan
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_plan_json_round_trips_and_is_plain(plan_of):
 def test_a_parameter_computed_from_an_import_brings_the_import(plan_of):
     """Regression: `r = math.pi * 2` in the parameters cell ran before `import math` in the task
     (NameError at run time), because the expression's own reads were not charged to the task."""
-    from workbench.export import render_task
+    from workbench.refactor.export import render_task
 
     plan = plan_of([
         ("import math", "imports"),

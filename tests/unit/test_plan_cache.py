@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from helpers import notebook_dict
 
-from workbench.server.plans import Outcome, PlanCache, plan_outcome
+from workbench.lab.server.plans import Outcome, PlanCache, plan_outcome
 
 
 def test_concurrent_requests_for_the_same_content_compute_once():

@@ -7,10 +7,7 @@ import json
 import pytest
 from helpers import write_notebook
 
-from workbench.export import export
-from workbench.notebook import read_notebook
-from workbench.plan import build_plan
-from workbench.product_store import (
+from workbench.execute.product_store import (
     ProductStore,
     StoreError,
     download,
@@ -19,6 +16,9 @@ from workbench.product_store import (
     scratch_folder,
     upload,
 )
+from workbench.refactor.export import export
+from workbench.refactor.notebook import read_notebook
+from workbench.refactor.planner import build_plan
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from workbench import scheduling
-from workbench.device_verify import compare_values, parse_devices, tolerance_for
-from workbench.errors import WorkbenchError
-from workbench.scheduling import Gpu, GpuRequiredError, GpuSlots, Placement, effective_needs, select
+from workbench.core.errors import WorkbenchError
+from workbench.execute import scheduling
+from workbench.execute.scheduling import Gpu, GpuRequiredError, GpuSlots, Placement, effective_needs, select
+from workbench.verify.devices import compare_values, parse_devices, tolerance_for
 
 
 def test_slots_never_hand_out_more_devices_than_exist():

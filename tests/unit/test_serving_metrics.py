@@ -2,7 +2,7 @@
 
 from prometheus_client import generate_latest
 
-from workbench.serving_metrics import ServingMetrics
+from workbench.deploy.serving.metrics import ServingMetrics
 
 
 def scrape(metrics: ServingMetrics) -> dict[str, float]:

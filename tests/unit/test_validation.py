@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from workbench import ci, validation
-from workbench.gate import parse_rules
-from workbench.plan import Plan
-from workbench.validation import ColumnRule, TableCheck
+from workbench.core.plan import Plan
+from workbench.deploy import ci_files as ci
+from workbench.quality import validation
+from workbench.quality.gate import parse_rules
+from workbench.quality.validation import ColumnRule, TableCheck
 
 
 def frame(n: int = 200) -> pd.DataFrame:

@@ -1,0 +1,7 @@
+"""`python -m workbench.cli`: what the server's jobs and the kernel magics start."""
+
+import sys
+
+from workbench.cli.main import main
+
+sys.exit(main())

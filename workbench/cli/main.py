@@ -1,0 +1,941 @@
+"""The `workbench` command.
+
+argparse rather than a richer toolkit: `workbench plan` must answer in well under half a second,
+and every import on this path is paid on every call. Errors a user can fix are printed as
+`error: WHERE: WHAT` plus a `fix:` line, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.version import __version__
+
+DESCRIPTION = """\
+Promote a tagged Jupyter notebook into a Ploomber pipeline that reproduces it.
+
+Tag cells in JupyterLab (task:NAME starts a task; parameters, imports, functions, metrics,
+gpu, model:VAR, skip; Kale's step:/block:/prev: work too). Untagged notebooks are split on
+their level-2 headings.
+
+Typical session:
+  workbench plan notebooks/churn.ipynb        what the pipeline would be, and why
+  workbench export notebooks/churn.ipynb      write pipelines/churn/ (a Ploomber project)
+  workbench run notebooks/churn.ipynb -p seed=8
+  workbench verify notebooks/churn.ipynb      prove the pipeline reproduces the notebook
+  workbench run pipelines/churn -p n_estimators=50,100 --rank auc     a sweep, ranked
+  workbench ci pipelines/churn                CI script + workflow: validate, run, gate, register
+  workbench package pipelines/churn           MLflow model, Dockerfile, model card; registered
+  workbench promote churn --alias champion    only if it passes the gate
+  workbench serve churn@champion              HTTP scoring, /metrics; then: workbench monitor churn
+"""
+
+
+def _display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _project_path(path: Path) -> str:
+    """A notebook's path relative to its git repository, so that generated files say the same
+    whichever folder the command ran from; else as the user would type it."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix()
+    return _display(path)
+
+
+def _plan(notebook: str):
+    from workbench.refactor.notebook import read_notebook
+    from workbench.refactor.planner import build_plan
+
+    return build_plan(read_notebook(notebook, _project_path(Path(notebook))))
+
+
+def _default_pipeline_dir(notebook: str) -> Path:
+    from workbench.core.plan import slug
+
+    return Path("pipelines") / slug(Path(notebook).stem)
+
+
+def _print_warnings(plan, stream=sys.stderr) -> None:
+    for w in plan.warnings:
+        where = ", ".join(f"cell {c['cell']} line {c['line']} ({c['text']})" for c in w.cells)
+        print(f"warning: {plan.notebook}: {w.message}: {where}", file=stream)
+
+
+def cmd_plan(args) -> int:
+    plan = _plan(args.notebook)
+    if args.json:
+        json.dump(plan.to_dict(), sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    print(f"{plan.notebook}: {len(plan.tasks)} task(s), {len(plan.parameters)} parameter(s)")
+    if plan.parameters:
+        print("parameters: " + ", ".join(f"{p.name}={p.source} ({p.type})" for p in plan.parameters.values()))
+    width = max((len(t.name) for t in plan.tasks), default=4)
+    for name in plan.order:
+        t = plan.task(name)
+        cells = ",".join(str(i) for i in t.code_cells)
+        takes = "; ".join(f"{', '.join(e.variables or e.files or e.random_state or ['(after)'])} <- {u}"
+                          for u, e in t.upstream.items())
+        flags = []
+        if t.gpu:
+            flags.append(f"gpu:{t.gpu}")
+        if t.model:
+            flags.append(f"model:{t.model}")
+        if t.parameters:
+            flags.append("params: " + ", ".join(t.parameters))
+        if t.volatile:
+            flags.append("volatile (not compared by verify): " + ", ".join(t.volatile))
+        print(f"  {name:<{width}}  cells {cells}")
+        if takes:
+            print(f"  {'':<{width}}    takes    {takes}")
+        if t.outputs:
+            print(f"  {'':<{width}}    produces {', '.join(t.outputs)}")
+        if flags:
+            print(f"  {'':<{width}}    {'  '.join(flags)}")
+    if plan.requirements:
+        print("requirements (from %pip/!pip lines): " + " ".join(plan.requirements))
+    _print_warnings(plan)
+    return 0
+
+
+def _export(notebook: str, output: str | None, force: bool, quiet: bool = False, plan=None):
+    from workbench.refactor.export import export
+
+    plan = plan or _plan(notebook)
+    out = Path(output) if output else _default_pipeline_dir(notebook)
+    result = export(plan, out, notebook, force=force)
+    if not quiet:
+        _print_warnings(plan)
+        changed = ", ".join(result.written) or "nothing changed"
+        print(f"exported {plan.notebook} -> {_display(out)}/ ({len(plan.tasks)} tasks; written: {changed})")
+        for backup in result.backups:
+            print(f"kept your edited file as {backup}")
+    return plan, out
+
+
+def cmd_export(args) -> int:
+    _export(args.notebook, args.output, args.force)
+    return 0
+
+
+def _resolve_target(target: str, output: str | None, pairs: list[str]):
+    """(plan, pipeline folder, typed overrides). A notebook is exported first (only changed files
+    are written), after its parameters were checked; a folder is used as it is."""
+    from workbench.execute.build import load_plan
+    from workbench.refactor.params import parse_overrides
+
+    path = Path(target)
+    if path.suffix == ".ipynb":
+        plan = _plan(target)
+        overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
+        plan, out = _export(target, output, False, quiet=True, plan=plan)
+        return plan, out.resolve(), overrides
+    plan = load_plan(path)
+    overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
+    return plan, path.resolve(), overrides
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_run(args) -> int:
+    import warnings
+
+    from workbench.core.errors import RunError
+    from workbench.lineage import records as rec
+    from workbench.refactor.params import effective
+    from workbench.workflows.sweep import has_lists, unescape
+
+    if args.grid or has_lists(args.param):
+        return _cmd_sweep(args, "pipeline")
+    plan, pipeline, overrides = _resolve_target(args.target, args.output, unescape(args.param))
+    params = effective(plan.parameters, overrides)
+    notebook = Path(args.target) if args.target.endswith(".ipynb") else None
+    run_id, started = rec.new_run_id(), time.time()
+    failure = None
+    try:
+        result = _build_on(args, pipeline, plan, params, run_id)
+    except RunError as exc:
+        failure, result = exc, getattr(exc, "result", None)
+        if result is None:
+            raise
+    if failure is None and not result.ran:
+        print(f"nothing to do: every task of {_display(pipeline)} is up to date ({result.seconds:.2f}s)")
+        return 0
+    root = rec.project_root(pipeline, notebook)
+    status = "FAILED" if failure else "FINISHED"
+    record = rec.assemble(plan, pipeline, root, result, params, run_id, started, status)
+    if status == "FINISHED":
+        _add_fairness(plan, pipeline, record)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if not args.no_version:
+            try:
+                rec.version_data(record, plan, pipeline, root, params, progress=_progress)
+            except WorkbenchError as exc:
+                print(f"warning: data not versioned: {exc}", file=sys.stderr)
+        rec.save_record(record, root)
+        mode = "off" if args.no_track else (args.tracking or os.environ.get("WORKBENCH_TRACKING") or "background")
+        if mode != "off":
+            rec.track_run(record, root, mode)
+            rec.save_record(record, root)
+    for w in caught:
+        if not issubclass(w.category, ResourceWarning):  # the detached sync outlives its Popen
+            print(f"warning: {w.message}", file=sys.stderr)
+    if failure is not None:
+        print(f"run {run_id} recorded as FAILED", file=sys.stderr)
+        raise failure
+    for t in result.tasks:
+        mark = f"ran in {t.seconds:.2f}s" if t.status == "ran" else "up to date"
+        print(f"  {t.name:<20} {mark}")
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items())
+    print(f"ran {len(result.ran)} of {len(result.tasks)} task(s) in {result.seconds:.1f}s; "
+          f"products in {_display(pipeline / 'products')}/")
+    print(f"run {run_id}" + (f": {metrics}" if metrics else "")
+          + (f" (MLflow run {record['mlflow_run_id']})" if record.get("mlflow_run_id") else ""))
+    return 0
+
+
+def _add_fairness(plan, pipeline: Path, record: dict) -> None:
+    """`sensitive:COLUMN`: the metric per group and the largest gap join the run's metrics."""
+    from workbench.quality.fairness import FairnessError, evaluate_run, sensitive_columns
+
+    if not sensitive_columns(plan):
+        return
+    try:
+        result = evaluate_run(plan, pipeline)
+    except FairnessError as exc:
+        print(f"warning: no per-group evaluation: {exc}", file=sys.stderr)
+        return
+    if result is not None:
+        print(result.table())
+        record["metrics"].update(result.metrics())
+        record["fairness"] = result.to_dict()
+
+
+def _root_for(target: str | None) -> Path:
+    from workbench.lineage import records as rec
+
+    if target:
+        path = Path(target)
+        return rec.project_root(path if path.is_dir() else path.parent)
+    return rec.project_root(Path.cwd())
+
+
+def cmd_init(args) -> int:
+    from workbench.lineage.versioning import ensure_project
+
+    root = Path(args.path).resolve()
+    done = ensure_project(root)
+    for line in done:
+        print(line)
+    print(f"{root} is a Workbench project" + (" (nothing to do)" if not done else ""))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from workbench.lineage import records as rec
+
+    records = rec.load_records(_root_for(None), args.pipeline)
+    if args.json:
+        keys = ("id", "kind", "sweep_id", "pipeline", "status", "started", "ended", "params", "metrics", "data", "git",
+                "mlflow_run_id", "user", "device")
+        json.dump([{k: r.get(k) for k in keys} for r in records], sys.stdout, indent=1, default=str)
+        print()
+        return 0
+    if not records:
+        print("no runs yet: `workbench run NOTEBOOK` makes one")
+        return 0
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        metrics = " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
+        data = (r.get("data") or {}).get(f"{r.get('pipeline_dir')}/products", "")[:8]
+        kind = r.get("kind") or "pipeline"
+        print(f"{r['id']}  {when}  {r['pipeline']:<12} {kind:<8} {r['status']:<8} data {data or '-':<8}  {metrics}")
+        print(f"{'':<22}params {params}")
+    return 0
+
+
+def cmd_diff(args) -> int:
+    from workbench.lineage import records as rec
+
+    root = _root_for(None)
+    a, b = rec.find_record(root, args.run_a), rec.find_record(root, args.run_b)
+    d = rec.diff_records(a, b)
+    print(f"{a['id']} -> {b['id']}")
+    if d["commit"][0] != d["commit"][1]:
+        print(f"commit: {d['commit'][0]} -> {d['commit'][1]}")
+    sections = [
+        ("code and inputs", [f"{name}: {what}" for name, what in d["code"]]),
+        ("parameters", [f"{k}: {x!r} -> {y!r}" for k, x, y in d["params"]]),
+        ("data", [f"{path}: {what}" for path, what in d["data"]]),
+        ("products", d["products"]),
+        ("metrics", [f"{k}: {x} -> {y}" for k, x, y in d["metrics"]]),
+    ]
+    for title, lines in sections:
+        print(f"{title}: " + ("no change" if not lines else ""))
+        for line in lines:
+            print(f"  {line}")
+    return 0
+
+
+def cmd_checkout(args) -> int:
+    from workbench.lineage import records as rec
+    from workbench.lineage.versioning import restore
+
+    root = _root_for(None)
+    record = rec.find_record(root, args.run_id)
+    if not record.get("dvc"):
+        raise WorkbenchError(f"run {record['id']} has no versioned data (it ran with --no-version)")
+    changed = restore(root, record["dvc"])
+    if not changed:
+        print(f"the working tree already holds the data of run {record['id']}")
+    for path in changed:
+        print(f"restored {path} to run {record['id']}")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    from workbench.execute.build import load_plan
+    from workbench.lineage import records as rec
+
+    root = _root_for(None)
+    records = [r for r in rec.load_records(root)
+               if r["status"] == "FINISHED" and r.get("kind", "pipeline") == "pipeline"]
+    if args.run:
+        records = [rec.find_record(root, args.run)]
+        if records[0].get("kind", "pipeline") != "pipeline":
+            raise WorkbenchError(f"run {records[0]['id']} ran the notebook itself: it has no products",
+                                 hint="give a pipeline run (`workbench runs` shows each run's kind)")
+    pipelines = {r["pipeline"]: r for r in reversed(records)}
+    target = args.product
+    for _name, record in sorted(pipelines.items(), key=lambda kv: -kv[1]["started"]):
+        plan = load_plan(root / record["pipeline_dir"])
+        try:
+            lines = rec.lineage(plan, record, target)
+        except WorkbenchError:
+            continue
+        print("\n".join(lines))
+        return 0
+    raise WorkbenchError(f"no finished run produced {target!r}",
+                         hint="name a product as TASK/VARIABLE (see `workbench plan`), after a `workbench run`")
+
+
+def cmd_sync(args) -> int:
+    from workbench.lineage import records as rec
+    from workbench.lineage.tracking import sync
+
+    root = _root_for(None)
+    for run_id in rec.push_pending(root):
+        print(f"pushed the data of run {run_id} to the DVC remote")
+    delivered = sync(root)
+    for run_id, mlflow_id in delivered:
+        print(f"sent run {run_id} to MLflow (run {mlflow_id})")
+        for record in rec.load_records(root):
+            if record["id"] == run_id:
+                record["mlflow_run_id"] = mlflow_id
+                rec.save_record(record, root)
+    if not delivered:
+        print("nothing to send: every run is in MLflow")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from workbench.refactor.params import effective
+    from workbench.verify.pipeline import verify
+
+    plan, pipeline, overrides = _resolve_target(args.notebook, args.output, args.param)
+    names = {v for t in plan.tasks for v in t.outputs}
+    qualified = {f"{t.name}.{v}" for t in plan.tasks for v in t.outputs}
+    unknown = [n for n in args.ignore if n not in names | qualified]
+    if unknown:
+        raise WorkbenchError(f"--ignore {unknown[0]}: no task of {plan.notebook} passes on a value of that name",
+                             hint="the values verify compares: " + ", ".join(sorted(names)))
+    if getattr(args, "devices", None):
+        from workbench.verify.devices import verify_devices
+
+        report = verify_devices(pipeline, plan, args.param, args.devices, progress=_progress,
+                                ignore=frozenset(args.ignore))
+        print(report.table())
+        print(report.summary())
+        return 0 if report.ok else 1
+    report = verify(Path(args.notebook), pipeline, plan, effective(plan.parameters, overrides),
+                    overrides, progress=_progress, ignore=frozenset(args.ignore))
+    print(report.table())
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_params(args) -> int:
+    plan = _plan(args.notebook)
+    if not plan.parameters:
+        print(f"{plan.notebook} has no parameters cell")
+        return 0
+    for p in plan.parameters.values():
+        print(f"{p.name:<20} {p.type:<10} {p.source}")
+    return 0
+
+
+def _tracking_options(s) -> None:
+    """--no-track and --tracking, for the commands that record a run (read by _tracking_mode)."""
+    s.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    s.add_argument("--tracking", choices=["background", "now", "off"], default=None,
+                   help="log to MLflow in a background process (default), before returning, or not at "
+                   "all (env WORKBENCH_TRACKING)")
+
+
+def _tracking_mode(args) -> str:
+    return "off" if args.no_track else (args.tracking or os.environ.get("WORKBENCH_TRACKING") or "background")
+
+
+def _cmd_sweep(args, kind: str) -> int:
+    """A sweep of the pipeline (`run`) or of the notebook (`rerun`): every value checked first."""
+    import warnings
+
+    from workbench.execute.build import load_plan
+    from workbench.lineage import records as rec
+    from workbench.workflows.sweep import SweepError, parse_rank, read_grid, run_sweep
+
+    target = args.target if kind == "pipeline" else args.notebook
+    is_notebook = target.endswith(".ipynb")
+    if kind == "notebook" and args.output:
+        raise SweepError("-o names one executed notebook; a sweep keeps each combination's",
+                         hint="drop -o: each run's notebook is kept in .workbench/reruns/<run id>/")
+    plan = _plan(target) if is_notebook else load_plan(Path(target))
+    grid = read_grid(args.param, args.grid, plan)
+    metric, direction = parse_rank(args.rank)
+    pipeline = notebook = None
+    if kind == "pipeline":
+        pipeline = _export(target, args.output, False, quiet=True, plan=plan)[1].resolve() if is_notebook \
+            else Path(target).resolve()
+        root = rec.project_root(pipeline, Path(target) if is_notebook else None)
+    else:
+        notebook = Path(target)
+        root = rec.project_root(_default_pipeline_dir(target), notebook)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_sweep(kind, plan, grid, root=root, metric=metric, direction=direction, pipeline=pipeline,
+                           notebook=notebook, jobs=args.jobs, version=not args.no_version,
+                           tracking=_tracking_mode(args), progress=_progress)
+    for w in caught:
+        if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
+            print(f"warning: {w.message}", file=sys.stderr)
+    print(result.table())
+    parent = result.record.get("mlflow_run_id")
+    print(f"sweep {result.record['id']}: {len(result.members)} run(s)"
+          + (f", best {result.record['sweep']['best']}" if result.record["sweep"]["best"] else "")
+          + (f" (MLflow parent run {parent})" if parent else ""))
+    for m in result.failed:
+        first = (m.record.get("error") or "failed").splitlines()[0]
+        print(f"run {m.record['id']} ({m.label()}) FAILED: {first}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def cmd_rerun(args) -> int:
+    import warnings
+
+    from workbench.lineage import records as rec
+    from workbench.refactor.params import effective, parse_overrides
+    from workbench.workflows.rerun import rerun
+    from workbench.workflows.sweep import has_lists, unescape
+
+    if args.grid or has_lists(args.param):
+        return _cmd_sweep(args, "notebook")
+    plan = _plan(args.notebook)
+    overrides = parse_overrides(unescape(args.param), plan.parameters, plan.notebook,
+                                {c.index: c.id for c in plan.cells})
+    notebook = Path(args.notebook)
+    root = rec.project_root(_default_pipeline_dir(args.notebook), notebook)
+    run_id = rec.new_run_id()
+    record, failure = rerun(notebook, plan, effective(plan.parameters, overrides), overrides, root, run_id,
+                            Path(args.output) if args.output else None, progress=_progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if not args.no_version:
+            try:
+                rec.version_inputs([record], plan, notebook.resolve().parent, root, record["params"])
+            except WorkbenchError as exc:
+                print(f"warning: data not versioned: {exc}", file=sys.stderr)
+        rec.save_record(record, root)
+        mode = _tracking_mode(args)
+        if mode != "off":
+            rec.track_run(record, root, mode)
+            rec.save_record(record, root)
+    for w in caught:
+        if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
+            print(f"warning: {w.message}", file=sys.stderr)
+    if failure is not None:
+        print(f"run {run_id} recorded as FAILED", file=sys.stderr)
+        raise failure
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items())
+    print(f"executed notebook: {_display(Path(record['executed_notebook']))}")
+    print(f"run {run_id} (notebook)" + (f": {metrics}" if metrics else "")
+          + (f" (MLflow run {record['mlflow_run_id']})" if record.get("mlflow_run_id") else ""))
+    return 0
+
+
+def cmd_monitor(args) -> int:
+    from workbench.lineage.records import project_root
+    from workbench.monitor.report import monitor
+
+    result = monitor(args.model, project_root(Path.cwd()), since=args.since,
+                     rules_file=Path(args.rules) if args.rules else None, webhook=args.webhook,
+                     retrain=args.retrain, track=not args.no_track, progress=_progress)
+    s = result.service
+    rate = "-" if s.error_rate is None else f"{s.error_rate:.2%}"
+    latency = ", ".join(f"{k} {v:.1f} ms" for k, v in s.latency_ms.items())
+    print(f"{result.name}: {s.requests} request(s), {s.rows} row(s), error rate {rate}"
+          + (f", latency {latency}" if latency else ""))
+    if result.drift is not None:
+        print(result.drift.table())
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"report: {_display(result.report)}" + (f" (MLflow run {result.mlflow_run_id})" if result.mlflow_run_id else ""))
+    if result.retrain:
+        print(f"retrain: {result.retrain.get('outcome')}")
+    if result.alerts:
+        for alert in result.alerts:
+            print(f"ALERT: {alert}", file=sys.stderr)
+        return 1
+    print("no alert")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from workbench.deploy.serving.server import ServeOptions, serve
+
+    return serve(ServeOptions(model=args.model, port=args.port, host=args.host, shadow=args.shadow,
+                              canary=args.canary, seed=args.seed, name=args.name,
+                              report_every=args.report_every, track=not args.no_track,
+                              log_sample=args.log_sample), progress=_progress)
+
+
+def _pipeline_folder(target: str) -> Path:
+    """A pipeline folder, or the default folder of a notebook's pipeline."""
+    return _default_pipeline_dir(target) if target.endswith(".ipynb") else Path(target)
+
+
+def cmd_ci(args) -> int:
+    from workbench.deploy.ci_files import ci_export
+
+    result = ci_export(_pipeline_folder(args.pipeline), args.name, force=args.force,
+                       recapture=args.recapture, progress=_progress)
+    for path in result.written:
+        print(f"wrote {path}")
+    for path in result.unchanged:
+        print(f"unchanged {path}")
+    for path in result.kept:
+        print(f"kept {path} (yours; `--recapture` rewrites it from the last run)")
+    for path in result.backups:
+        print(f"kept your edited file as {path}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from workbench.lineage.records import project_root
+    from workbench.quality.validation import load_checks, validate_pipeline
+
+    pipeline = _pipeline_folder(args.pipeline).resolve()
+    checks = load_checks(pipeline / "checks.yaml")
+    if not checks:
+        print(f"{_display(pipeline / 'checks.yaml')} lists no data to validate")
+        return 0
+    report = validate_pipeline(checks, project_root(pipeline), pipeline)
+    print(report.text())
+    if report.ok:
+        print(f"data valid: {len(report.checked)} table(s) pass {_display(pipeline / 'checks.yaml')}")
+        return 0
+    print(f"data INVALID: {len(report.failures)} problem(s); the rules are in {_display(pipeline / 'checks.yaml')}",
+          file=sys.stderr)
+    return 1
+
+
+def cmd_gate(args) -> int:
+    from workbench.deploy.ci_files import gate
+
+    result, record, notes = gate(_pipeline_folder(args.pipeline), args.run)
+    for note in notes:
+        print(note)
+    print(result.table())
+    if result.passed:
+        print(f"gate passed: run {record['id']} may replace the registered model")
+        return 0
+    print(f"gate FAILED: {', '.join(r.metric for r in result.failures)}", file=sys.stderr)
+    return 1
+
+
+def cmd_package(args) -> int:
+    from workbench.deploy.package import package, result_json, summary
+
+    result = package(Path(args.target), run_id=args.run, output=Path(args.output) if args.output else None,
+                     register=not args.no_register, progress=_progress, name=args.name)
+    for note in result.warnings:
+        print(f"warning: {note}", file=sys.stderr)
+    print(result_json(result) if args.json else summary(result))
+    return 0
+
+
+def cmd_promote(args) -> int:
+    from workbench.deploy.registry import promote
+    from workbench.lineage.records import project_root
+
+    result = promote(args.name, args.alias, project_root(Path.cwd()), version=args.version, force=args.force,
+                     reason=args.reason, rollback=args.rollback)
+    for note in result.notes:
+        print(note)
+    if result.gate is not None and result.gate.rows:
+        print(result.gate.table())
+    if result.rollback:
+        print(f"rolled back {args.name}@{args.alias}: version {result.previous} -> {result.version}")
+        return 0
+    if not result.moved:
+        if result.notes:
+            return 0
+        print(f"refused: version {result.version} does not pass the gate against {args.name}@{args.alias} "
+              f"(version {result.previous}); see the table above", file=sys.stderr)
+        print(f"  fix: improve the model, or override with --force --reason TEXT "
+              f"(the reason is kept on version {result.version})", file=sys.stderr)
+        return 1
+    how = " (forced: the gate failed)" if result.forced and not result.gate.passed else ""
+    before = f" (was version {result.previous})" if result.previous else " (no version held it before)"
+    print(f"{args.name}@{args.alias} -> version {result.version}{before}{how}")
+    return 0
+
+
+def _build_on(args, pipeline, plan, params, run_id):
+    """run.build locally, or on Dask with --executor dask (same result shape, recorded the same)."""
+    if getattr(args, "executor", "local") == "dask":
+        from workbench.execute.dask_runner import build_on_dask
+
+        return build_on_dask(pipeline, plan, params, scheduler=args.scheduler, force=args.force,
+                             progress=_progress, run_id=run_id, require_gpu=args.require_gpu,
+                             products=getattr(args, "products", None))
+    for option in ("scheduler", "products"):
+        if getattr(args, option, None):
+            raise WorkbenchError(f"--{option} needs --executor dask", hint="add --executor dask")
+    from workbench.execute.build import build
+
+    return build(pipeline, plan, params, force=args.force, jobs=args.jobs, progress=_progress, run_id=run_id,
+                 require_gpu=getattr(args, "require_gpu", False))
+
+
+def parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="workbench", description=DESCRIPTION, formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("plan", formatter_class=fmt, help="show the pipeline a notebook becomes",
+                       description="Show the tasks a notebook becomes: their cells, what each takes "
+                       "from which task, what it produces, its parameters.\nNothing is executed: "
+                       "this reads the code only.\n\nexample:\n  workbench plan notebooks/churn.ipynb --json")
+    s.add_argument("notebook")
+    s.add_argument("--json", action="store_true", help="print the Plan as JSON (the API's data model)")
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("export", formatter_class=fmt, help="write the Ploomber project for a notebook",
+                       description="Write pipeline.yaml, env.yaml and tasks/*.py for a notebook.\n"
+                       "Files you edited since the last export are never overwritten without --force "
+                       "(which keeps a backup).\n\nexample:\n  workbench export notebooks/churn.ipynb -o pipelines/churn")
+    s.add_argument("notebook")
+    s.add_argument("-o", "--output", help="folder to write (default: pipelines/<notebook name>/)")
+    s.add_argument("--force", action="store_true", help="overwrite hand-edited files, keeping backups")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("run", formatter_class=fmt, help="build the pipeline (only what changed)",
+                       description="Build a pipeline with Ploomber. Given a notebook, export it first.\n"
+                       "Only tasks whose code, local modules, parameters, input files or upstream\n"
+                       "products changed (by content, not timestamps) run again. Each run is recorded:\n"
+                       "data versioned with DVC, the run logged to MLflow (see `workbench runs`).\n\n"
+                       "examples:\n  workbench run notebooks/churn.ipynb\n"
+                       "  workbench run pipelines/churn -p n_estimators=200 --jobs 2")
+    s.add_argument("target", metavar="PIPELINE_OR_NOTEBOOK")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter of the notebook's parameters cell (type-checked)")
+    s.add_argument("--force", action="store_true", help="run every task, even those up to date")
+    s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N independent tasks at once")
+    s.add_argument("-o", "--output", help="pipeline folder when exporting a notebook")
+    _tracking_options(s)
+    s.add_argument("--no-version", action="store_true", help="do not version inputs and products with DVC")
+    s.add_argument("--grid", metavar="SWEEP.yaml", help="sweep a grid: a YAML mapping NAME -> list of values "
+                   "(see `workbench rerun --help`); -p NAME=V1,V2 sweeps too, and --jobs then runs N "
+                   "combinations at once, each in its own copy of the pipeline")
+    s.add_argument("--rank", metavar="METRIC[:lower|higher]",
+                   help="rank a sweep's combinations by this metric (default: the first `metrics` value)")
+    # --- options: GPUs / Dask ---
+    s.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where tasks run: this machine (default) or a Dask cluster (each task submitted "
+                   "when its upstream tasks finished; GPU tasks only on workers started with "
+                   "`--resources GPU=N`). e.g. --executor dask --scheduler tcp://10.0.0.5:8786")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="the Dask scheduler to use (default: a local cluster started for the run); its "
+                   "workers must see the pipeline folder at the same path, unless --products is given")
+    s.add_argument("--products", metavar="URL",
+                   help="with --executor dask: exchange inputs and products through this store instead of "
+                   "the pipeline folder, for workers that share no filesystem with this machine: an "
+                   "fsspec URL (s3://bucket/prefix needs s3fs, gcs://... gcsfs, here and on every worker) "
+                   "or a path they all mount. Finished products still come back to the pipeline folder, "
+                   "versioned and tracked as in a local run; the run's folder in the store is removed "
+                   "at the end. e.g. --products s3://team-bucket/workbench")
+    s.add_argument("--require-gpu", action="store_true",
+                   help="stop before any task runs if the `gpu` tasks cannot get a GPU (by default they "
+                   "run on the CPU with a warning)")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("verify", formatter_class=fmt, help="prove the pipeline reproduces the notebook",
+                       description="Run the notebook through papermill and the pipeline with the same "
+                       "parameters, then compare every product and every value the last tasks define.\n"
+                       "Exits 1 on any difference.\n\nexample:\n  workbench verify notebooks/churn.ipynb -p seed=3")
+    s.add_argument("notebook")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    s.add_argument("-o", "--output", help="pipeline folder (default: pipelines/<notebook name>/)")
+    s.add_argument("--devices", metavar="A,B",
+                   help="instead: run the pipeline on device A and on device B (cpu or gpu) and compare "
+                   "every product within a tolerance per dtype (float32 looser than float64; ints "
+                   "exact). cpu,cpu checks that two runs agree. Without a GPU, any gpu is an error "
+                   "(exit 2). e.g. --devices cpu,gpu")
+    s.add_argument("--ignore", action="append", default=[], metavar="NAME",
+                   help="check that value NAME (or TASK.NAME) exists in both runs but do not compare it: "
+                   "for values that differ on every run, such as timings. To say it once for good, tag "
+                   "the cell that computes it `volatile:NAME` (or `volatile:A,B`)")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("init", formatter_class=fmt, help="make this folder a versioned Workbench project",
+                       description="git init (if needed), dvc init, and a local DVC remote under "
+                       ".workbench/dvc-remote/ unless you configured one. `workbench run` does this on "
+                       "first use.")
+    s.add_argument("path", nargs="?", default=".")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("runs", help="list past runs, newest first")
+    s.add_argument("--pipeline", help="only the runs of this pipeline")
+    s.add_argument("--json", action="store_true", help="a list of objects (id, status, params, metrics, data...)")
+    s.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("diff", help="what differs between two runs: code, parameters, data, metrics")
+    s.add_argument("run_a", metavar="RUN_A")
+    s.add_argument("run_b", metavar="RUN_B")
+    s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("checkout", help="restore the exact inputs and products of a past run")
+    s.add_argument("run_id", metavar="RUN_ID")
+    s.set_defaults(func=cmd_checkout)
+
+    s = sub.add_parser("lineage", help="where a product or model came from, back to the raw data")
+    s.add_argument("product", metavar="PRODUCT_OR_MODEL", help="TASK/VARIABLE, VARIABLE or a products/ path")
+    s.add_argument("--run", help="in this run (default: the latest finished run that made it)")
+    s.set_defaults(func=cmd_lineage)
+
+    s = sub.add_parser("sync", help="send runs recorded while MLflow was unreachable")
+    s.set_defaults(func=cmd_sync)
+
+    s = sub.add_parser("params", help="list a notebook's parameters and their types")
+    s.add_argument("notebook")
+    s.set_defaults(func=cmd_params)
+
+    # --- subcommands: rerun / sweeps ---
+    s = sub.add_parser("rerun", formatter_class=fmt, help="run the notebook itself with other parameters, tracked",
+                       description="Run the notebook top to bottom through papermill with parameters injected\n"
+                       "after its `parameters` cell, keep the executed notebook, and record and track the run\n"
+                       "like a pipeline run (same MLflow experiment, parameter and metric names; `workbench\n"
+                       "runs` shows its kind). Metrics: the scalars of the `metrics` cells and\n"
+                       "workbench.log_metric values. `skip` cells are not run. Parameters are checked\n"
+                       "against the parameters cell before any kernel starts.\n\n"
+                       "Sweeps (here and in `workbench run`): several values make a grid, each combination\n"
+                       "its own tracked run under one MLflow parent run, ranked by a metric at the end.\n"
+                       "Values are separated by commas; commas inside [..], (..), {..} or quotes do not\n"
+                       "separate, and \\, is a literal comma in a str value.\n\n"
+                       "examples:\n"
+                       "  workbench rerun notebooks/churn.ipynb -p n_estimators=200 -o /tmp/churn-200.ipynb\n"
+                       "  workbench rerun notebooks/churn.ipynb -p learning_rate=0.05,0.1 -p n_estimators=50,100 -j 2\n"
+                       "  workbench run notebooks/churn.ipynb --grid sweep.yaml --rank auc --jobs 2\n"
+                       "      (sweep.yaml:  learning_rate: [0.05, 0.1]\n"
+                       "                    n_estimators: [50, 100])\n"
+                       "  workbench run pipelines/churn -p seed=1,2,3 --rank log_loss:lower")
+    s.add_argument("notebook")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE[,VALUE...]",
+                   help="set a parameter (type-checked); several values sweep it")
+    s.add_argument("-o", "--output", metavar="OUTPUT.ipynb",
+                   help="where to keep the executed notebook (default .workbench/reruns/<run id>/)")
+    s.add_argument("--grid", metavar="SWEEP.yaml", help="sweep a grid: a YAML mapping NAME -> list of values")
+    s.add_argument("--rank", metavar="METRIC[:lower|higher]",
+                   help="rank a sweep's runs by this metric (default: the first `metrics` value; direction "
+                   "from the name: loss/error/rmse... are lower-is-better)")
+    s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N combinations of a sweep at once")
+    _tracking_options(s)
+    s.add_argument("--no-version", action="store_true", help="do not version the input files with DVC")
+    s.set_defaults(func=cmd_rerun)
+
+    # --- subcommands: ci / validate / gate ---
+    s = sub.add_parser("ci", formatter_class=fmt, help="export the pipeline to run in CI (validate, run, gate, register)",
+                       description="Write, at the git root, ci/<name>.sh (a bash script any CI can run: environment,\n"
+                       "dvc pull, workbench validate, workbench run, workbench gate, workbench package) and\n"
+                       ".github/workflows/<name>.yml (GitHub Actions running it; secrets from ${{ secrets.* }}),\n"
+                       "plus PIPELINE/checks.yaml when absent: `data:` rules captured from the data the last run\n"
+                       "read (columns, types, nulls, ranges, categories) and `gate:` rules for its metrics.\n"
+                       "checks.yaml is yours to edit; an edited script or workflow is not overwritten without\n"
+                       "--force (which keeps a backup). Needs a finished `workbench run` of the pipeline.\n\n"
+                       "examples:\n  workbench ci pipelines/churn\n  workbench ci notebooks/churn.ipynb --name churn-nightly\n"
+                       "  bash ci/churn.sh            # what CI runs, on your machine")
+    s.add_argument("pipeline", metavar="PIPELINE_OR_NOTEBOOK")
+    s.add_argument("--name", help="names the files ci/NAME.sh and .github/workflows/NAME.yml (default: the pipeline's name)")
+    s.add_argument("--force", action="store_true", help="overwrite a hand-edited script or workflow, keeping backups")
+    s.add_argument("--recapture", action="store_true",
+                   help="rewrite checks.yaml from the last run (your edited one is kept as a backup)")
+    s.set_defaults(func=cmd_ci)
+
+    s = sub.add_parser("validate", formatter_class=fmt, help="check the pipeline's input data against checks.yaml",
+                       description="Validate the tables listed in the `data:` section of PIPELINE/checks.yaml (with\n"
+                       "pandera, every rule at once): missing columns, wrong types, nulls above the allowed\n"
+                       "fraction, values out of range, unknown categories. Exits 1 naming the file, the column\n"
+                       "and the rule broken.\n\nexample:\n  workbench validate pipelines/churn")
+    s.add_argument("pipeline", metavar="PIPELINE_OR_NOTEBOOK")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("gate", formatter_class=fmt, help="may the last run's model replace the registered one?",
+                       description="Compare the metrics of the pipeline's latest finished run with the latest version\n"
+                       "of the model registered under the pipeline's name in the MLflow Model Registry (its\n"
+                       "metric.* tags; MLFLOW_TRACKING_URI, else the project's store), using the `gate:` rules\n"
+                       "of PIPELINE/checks.yaml: no worse than it by more than the tolerance, and within the\n"
+                       "absolute bounds. With no registered version yet only the bounds apply. Prints the\n"
+                       "comparison table; exits 1 when a rule fails.\n\nexamples:\n"
+                       "  workbench gate pipelines/churn\n  workbench gate pipelines/churn --run 20250101-120000-abc123")
+    s.add_argument("pipeline", metavar="PIPELINE_OR_NOTEBOOK")
+    s.add_argument("--run", metavar="RUN_ID", help="judge this run instead of the latest finished one")
+    s.set_defaults(func=cmd_gate)
+    # --- subcommands: package / promote ---
+    s = sub.add_parser(
+        "package", formatter_class=fmt, help="package a run's model: MLflow model, Dockerfile, model card, ONNX",
+        description="Build a deployable folder from the `model:VAR` product of a run and register it in the "
+        "MLflow Model Registry.\n\n"
+        "  model/         MLflow model (sklearn/xgboost/pytorch flavor, else pyfunc) with signature, input\n"
+        "                 example and pinned requirements; needs no Workbench to load\n"
+        "  Dockerfile     MLflow's scoring server (python:3.11-slim, pinned requirements)\n"
+        "  MODEL_CARD.md  intended use, data versions, parameters, metrics, limitations, lineage\n"
+        "  model.onnx     scikit-learn models, with a parity check against the model\n\n"
+        "With `features:FUNC` on the model's cell, FUNC's source ships with the model and the package\n"
+        "scores RAW rows (FUNC, then the model). Classifiers answer with class probabilities.\n"
+        "The model version gets the tags workbench.run_id, workbench.pipeline, git.commit, notebook,\n"
+        "notebook.sha256, data.<path> and metric.<name> (what `workbench promote` judges).\n\n"
+        "examples:\n"
+        "  workbench package notebooks/churn.ipynb            latest finished run -> pipelines/churn/package/\n"
+        "  workbench package pipelines/churn --run 20261123-1 a given run (its products are restored)\n"
+        "  workbench package notebooks/churn.ipynb --no-register -o /tmp/churn-model\n"
+        "  mlflow models serve -m pipelines/churn/package/model --env-manager local")
+    s.add_argument("target", metavar="PIPELINE_OR_NOTEBOOK")
+    s.add_argument("--run", metavar="RUN_ID", help="package this run (default: the latest finished run)")
+    s.add_argument("-o", "--output", metavar="DIR", help="folder to write (default: pipelines/<name>/package/)")
+    s.add_argument("--name", help="registered model name (default: the pipeline's name)")
+    s.add_argument("--no-register", action="store_true", help="build the folder only; do not register")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.set_defaults(func=cmd_package)
+
+    s = sub.add_parser(
+        "promote", formatter_class=fmt, help="move an alias (champion) to a model version if it passes the gate",
+        description="Point NAME@ALIAS at a registered version, but only when its metrics (metric.* tags) pass\n"
+        "the gate of the pipeline's checks.yaml against the version holding the alias now (the same\n"
+        "rules as `workbench gate`). Refused: exit 1 and the comparison table. With no holder yet,\n"
+        "only the absolute bounds (min/max) apply.\n\n"
+        "Rollback: --rollback moves the alias back to the version that held it before, without the\n"
+        "gate (it passed when it was promoted). Promoting an older version with --version is judged\n"
+        "against the current holder like any other, so it usually needs --force --reason.\n\n"
+        "examples:\n"
+        "  workbench promote churn --alias champion                newest version, if it passes\n"
+        "  workbench promote churn --alias champion --version 3\n"
+        "  workbench promote churn --alias champion --version 4 --force --reason \"approved by risk\"\n"
+        "  workbench promote churn --alias champion --rollback      back to the previous champion")
+    s.add_argument("name", metavar="NAME", help="registered model name (the pipeline's, by default)")
+    s.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
+    s.add_argument("--version", help="the version to promote (default: the newest)")
+    s.add_argument("--force", action="store_true", help="promote even if the gate fails (needs --reason)")
+    s.add_argument("--reason", help="why it is forced; kept as the tag workbench.promoted_by_force")
+    s.add_argument("--rollback", action="store_true", help="move the alias back to its previous version")
+    s.set_defaults(func=cmd_promote)
+    # --- subcommands: serve ---
+    s = sub.add_parser("monitor", formatter_class=fmt, help="drift, errors and latency of a served model; alerts",
+                       description="Compare what `workbench serve` scored with the training data profile packaged\n"
+                       "with the model (PSI, Kolmogorov-Smirnov, chi-square per feature and for the\n"
+                       "predictions), measure errors and latency, check the alert rules (the `alerts:`\n"
+                       "section of the pipeline's checks.yaml, or --rules), write an HTML report with a\n"
+                       "plot per drifted feature and log it all to MLflow. Exits 1 when a rule fires.\n\n"
+                       "rules (plain words, one per line):\n"
+                       "  alerts:\n    - drift > 0.2 on any feature\n    - error rate > 1%\n    - p99 > 200 ms\n\n"
+                       "examples:\n  workbench monitor churn@champion --since 1h\n"
+                       "  workbench monitor churn --retrain     # on an alert: retrain, gate, package, propose")
+    s.add_argument("model", metavar="MODEL", help="NAME[@ALIAS], NAME/VERSION or a model folder, as served")
+    s.add_argument("--since", help="only requests since: 30m, 2h, 7d, an ISO time or epoch seconds (default: all)")
+    s.add_argument("--rules", help="a YAML file with the `alerts:` rules (default: the pipeline's checks.yaml)")
+    s.add_argument("--webhook", help="POST fired alerts here as JSON (default: `webhook:` of the rules file)")
+    s.add_argument("--retrain", action="store_true",
+                   help="when a rule fires: run the pipeline on the newest data, gate, package, register "
+                   "the new version and point the `challenger` alias at it")
+    s.add_argument("--no-track", action="store_true", help="do not log the check to MLflow")
+    s.set_defaults(func=cmd_monitor)
+    s = sub.add_parser("serve", formatter_class=fmt, help="serve a model over HTTP (MLflow scoring server)",
+                       description="Serve a model over HTTP with MLflow's scoring server: POST /invocations "
+                       "with\ndataframe_split, dataframe_records, instances or inputs JSON (or CSV); GET /ping.\n"
+                       "MODEL is NAME@ALIAS, NAME/VERSION or NAME (newest version) from the project's MLflow\n"
+                       "registry (MLFLOW_TRACKING_URI overrides), models:/..., or an MLflow model folder.\n"
+                       "A second model can run beside it: --shadow scores every request with it too (its\n"
+                       "answers are logged, never returned); --canary sends a share of requests to it (the\n"
+                       "X-Workbench-Model reply header names the model that answered).\n"
+                       "Every scored request is logged to .workbench/serving/<name>/*.jsonl and the session\n"
+                       "to MLflow (experiment workbench/serve/<name>). Ctrl-C stops.\n\n"
+                       "examples:\n  workbench serve churn@champion\n"
+                       "  workbench serve churn/3 --shadow churn/4\n"
+                       "  workbench serve churn@champion --canary churn@challenger:10 --port 8080\n"
+                       "  workbench serve pipelines/churn/package/model --port 0")
+    s.add_argument("model", metavar="MODEL", help="NAME[@ALIAS], NAME/VERSION, models:/... or a model folder")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    second = s.add_mutually_exclusive_group()
+    second.add_argument("--shadow", metavar="MODEL2", help="also score every request with MODEL2, log both")
+    second.add_argument("--canary", metavar="MODEL2:PERCENT",
+                        help="let MODEL2 answer about PERCENT%% of requests (seeded random draw, or a hash of "
+                        "the X-Workbench-Route-Key request header when sent)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the canary draw (default 0)")
+    s.add_argument("--name", help="name of the request log folder and MLflow experiment (default: the model's)")
+    s.add_argument("--report-every", type=float, default=60.0, metavar="SECONDS",
+                   help="log metrics to the MLflow run this often (default 60; also at shutdown)")
+    s.add_argument("--no-track", action="store_true", help="no MLflow serving run (the request log is kept)")
+    s.add_argument("--log-sample", type=float, default=1.0, metavar="FRACTION",
+                   help="fraction of requests written to the request log that `workbench monitor` reads "
+                   "(default 1: all); /metrics counts every request")
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        parser().print_help()
+        return 2
+    os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
+    started = time.perf_counter()
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,524 @@
+"""Run an exported pipeline: Workbench decides what is outdated, Ploomber executes it.
+
+Ploomber's own rule (timestamps and the task's source text) reruns after a `touch` and misses an
+edited helper module, so the decision is made here, on content (see fingerprint.py): walking the
+tasks in dependency order, a task runs when its key (code, local modules, parameters, input files,
+upstream products' content) differs from the one recorded when its products were made, or when
+those products are missing or were changed on disk. A rerun upstream task that produced the same
+content does not rerun what follows. Execution goes through Ploomber's task objects (so the
+executed task notebooks and Ploomber's metadata are exactly what `ploomber build` makes), and
+Ploomber is imported only when something has to run: a no-op run costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.core.errors import Location, RunError, WorkbenchError
+from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
+from workbench.execute.fingerprint import HashCache, local_module_files, normalised_code, task_key
+
+STATE = Path(".workbench") / "state.json"
+
+
+@dataclass
+class TaskResult:
+    name: str
+    status: str  # ran | skipped | failed | not run
+    seconds: float = 0.0
+    peak_rss_mb: float | None = None
+    made_by: str | None = None  # the run whose products this task's are
+    device: str | None = None  # cpu | cuda:N (name) (see scheduling.py)
+    gpu_memory_peak_mb: float | None = None
+    worker: str | None = None  # the Dask worker's address (dask_executor.py)
+
+
+@dataclass
+class RunResult:
+    pipeline: Path
+    params: dict
+    tasks: list[TaskResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ran(self) -> list[str]:
+        return [t.name for t in self.tasks if t.status == "ran"]
+
+
+def load_plan(pipeline: Path) -> Plan:
+    path = pipeline / "plan.json"
+    try:
+        return Plan.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise WorkbenchError(
+            f"{pipeline}: not a Workbench pipeline (no plan.json)",
+            hint="export one with `workbench export NOTEBOOK`, or pass the notebook itself to `workbench run`",
+        ) from None
+
+
+STATE_FORMAT = 2
+
+
+def load_state(pipeline: Path) -> dict:
+    """The pipeline's recorded task keys; a state of another format counts as none (all rerun)."""
+    try:
+        state = json.loads((pipeline / STATE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {"format": STATE_FORMAT}
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        return {"format": STATE_FORMAT}
+    return state
+
+
+def _save_state(pipeline: Path, state: dict) -> None:
+    path = pipeline / STATE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _quiet_imports() -> None:
+    """Environment for a fast, offline Ploomber: no telemetry, no slow unused format checker."""
+    os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
+    os.environ.setdefault("PLOOMBER_VERSION_CHECK_DISABLED", "true")
+    # jsonschema only loads this IRI grammar (over a second of import) for a format nbformat's
+    # notebook schema never uses; marking it unavailable makes jsonschema skip that checker.
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+class _Keys:
+    """Computes each task's content key from what is on disk now."""
+
+    def __init__(self, pipeline: Path, plan: Plan, params: dict, hashes: HashCache) -> None:
+        self.pipeline, self.plan, self.params, self.hashes = pipeline, plan, params, hashes
+        self.notebook_dir = notebook_dir_of(pipeline)
+        self.search = [self.notebook_dir, pipeline]
+
+    def products(self, task: str) -> dict[str, str | None]:
+        outputs = self.plan.task(task).outputs
+        return {o: self.hashes.tree(self.pipeline / "products" / task / o) for o in outputs}
+
+    def key(self, name: str) -> str:
+        task = self.plan.task(name)
+        code = (self.pipeline / "tasks" / f"{name}.py").read_text(encoding="utf-8")
+        modules = {
+            self._module_name(p): hashlib.sha256(normalised_code(p.read_text(errors="replace")).encode()).hexdigest()
+            for p in local_module_files(code, self.search)
+        }
+        inputs = {}
+        for key in task.file_reads:
+            if "{" in key:
+                key = fill_template(key, {p: self.params.get(p) for p in self.plan.parameters})
+            if key is not None and key not in task.file_writes:
+                inputs[key] = self.hashes.tree(self.notebook_dir / key)
+        upstream = {}
+        for up, edge in sorted(task.upstream.items()):
+            hashes = self.products(up)
+            upstream[up] = {v: hashes.get(v) for v in sorted(set(edge.variables) | _state_products(edge))}
+            if edge.files or edge.after:
+                upstream[up]["*"] = json.dumps(hashes, sort_keys=True)
+        params = {p: self.params.get(p) for p in task.parameters}
+        return task_key(code, modules, params, inputs, upstream)
+
+    def _module_name(self, path: Path) -> str:
+        """Relative to the folder it was found in: stable when the project moves."""
+        for base in self.search:
+            if path.is_relative_to(base):
+                return path.relative_to(base).as_posix()
+        return path.as_posix()
+
+
+def _state_products(edge) -> set[str]:
+    return {RANDOM_STATE_PRODUCT[k] for k in edge.random_state}
+
+
+def fill_template(template: str, values: dict) -> str | None:
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def notebook_dir_of(pipeline: Path) -> Path:
+    """The tasks' working directory, as pipeline.yaml says (`cwd: "{{here}}/..."`)."""
+    text = (pipeline / "pipeline.yaml").read_text()
+    m = re.search(r'cwd: "\{\{here\}\}/?([^"]*)"', text)
+    return (pipeline / m.group(1)).resolve() if m else pipeline.resolve()
+
+
+def _why_run(name: str, key: str, keys: _Keys, recorded: dict | None, force: bool) -> str:
+    """Why the task must run ('' when it need not)."""
+    if force:
+        return "forced"
+    if not recorded:
+        return "never ran"
+    if key != recorded.get("key"):
+        return "inputs changed"
+    if not (keys.pipeline / "products" / f"{name}.ipynb").exists():
+        return "executed notebook missing"
+    now = keys.products(name)
+    if any(h is None for h in now.values()):
+        return "product missing"
+    if now != recorded.get("products"):
+        return "product changed on disk"
+    return ""
+
+
+def build(pipeline: Path, plan: Plan, params: dict, *, progress=None, **options) -> RunResult:
+    """Run what is outdated, task by task in dependency order; returns what ran.
+
+    Raises RunError naming the failing task and notebook cell. Tasks that finished before a failure
+    keep their (complete) products and are not rerun next time; the failed one is. GPU tasks get
+    devices from `placement` (scheduling.py; `device="cpu"` runs everything on the CPU); `runner`
+    replaces local execution (dask_executor.py). One build of a pipeline at a time: a second one
+    waits for the first (locking.py)."""
+    from workbench.execute.locking import pipeline_lock
+
+    with pipeline_lock(pipeline, progress):
+        return _build(pipeline, plan, params, progress=progress, **options)
+
+
+def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
+           progress=None, run_id: str | None = None, require_gpu: bool = False, device: str | None = None,
+           runner=None, placement=None) -> RunResult:
+    from workbench.execute.scheduling import place
+
+    if placement is None:
+        requested = {t.name: t.gpu for t in plan.tasks}
+        placement = place(requested, require=require_gpu or device == "gpu", force_cpu=device == "cpu",
+                          progress=progress)
+    started = time.perf_counter()
+    result = RunResult(pipeline, params)
+    state = load_state(pipeline)
+    recorded = state.setdefault("tasks", {})
+    hashes = HashCache(state.get("hashes"))
+    keys = _Keys(pipeline, plan, params, hashes)
+    runner = runner or LocalRunner(pipeline, params, jobs)
+    done: dict[str, TaskResult] = {}
+    running: dict[str, object] = {}
+    task_keys: dict[str, str] = {}  # a task's key cannot change while it runs: computed once
+    failure: tuple[str, BaseException] | None = None
+
+    def finished(name: str, outcome) -> None:
+        nonlocal failure
+        placement.release(name)
+        if isinstance(outcome, BaseException):
+            failure = failure or (name, outcome)
+            done[name] = TaskResult(name, "failed")
+            return
+        seconds, peak, *extra = outcome
+        recorded[name] = {"key": task_keys[name], "products": keys.products(name), "run": run_id}
+        info = {"device": placement.labels.get(name), **(extra[0] if extra else {})}
+        done[name] = TaskResult(name, "ran", seconds, peak, run_id, **info)
+        if progress:
+            progress(f"  {name} done in {seconds:.2f}s")
+
+    try:
+        while len(done) < len(plan.order) and failure is None:
+            progressed = False
+            for name in plan.order:
+                if name in done or name in running:
+                    continue
+                if any(up not in done or done[up].status == "failed" for up in plan.task(name).upstream):
+                    continue
+                if name not in task_keys:
+                    task_keys[name] = keys.key(name)
+                why = _why_run(name, task_keys[name], keys, recorded.get(name), force)
+                if not why:
+                    progressed = True
+                    done[name] = TaskResult(name, "skipped", made_by=recorded[name].get("run"))
+                    continue
+                env = placement.claim(name)
+                if env is None:  # its GPUs are all taken: it starts when a GPU task ends
+                    continue
+                progressed = True
+                if progress:
+                    progress(f"running {name} ({why})")
+                recorded.pop(name, None)  # until it succeeds, nothing of it is trusted
+                _save_state(pipeline, {**state, "hashes": hashes.entries})
+                running[name] = runner.submit(name, env)
+                if jobs <= 1:
+                    break
+            if running:
+                name, outcome = runner.wait(running)
+                del running[name]
+                finished(name, outcome)
+            elif not progressed:
+                break
+        for name, future in list(running.items()):  # after a failure, let the others finish
+            finished(*runner.wait({name: future}))
+    finally:
+        runner.close()
+        state["hashes"] = hashes.entries
+        _save_state(pipeline, state)
+    result.tasks = [done.get(n, TaskResult(n, "not run")) for n in plan.order]
+    result.seconds = time.perf_counter() - started
+    if failure is not None:
+        raise _task_error(pipeline, plan, [failure[0]], failure[1], result) from None
+    return result
+
+
+class LocalRunner:
+    """Executes single tasks through Ploomber (imported only when something must run)."""
+
+    def __init__(self, pipeline: Path, params: dict, jobs: int) -> None:
+        self.pipeline, self.params, self.jobs = pipeline, params, jobs
+        self.dag = None
+        self.pool = None
+
+    def _dag(self):
+        if self.dag is None:
+            _quiet_imports()
+            from ploomber.spec import DAGSpec
+
+            with _in_dir(self.pipeline), warnings.catch_warnings():
+                # "placeholders declared but unused": env.yaml holds every parameter, tasks take some
+                warnings.filterwarnings("ignore", category=UserWarning)
+                spec = DAGSpec(str(self.pipeline / "pipeline.yaml"), env=self.params, lazy_import=False)
+                self.dag = spec.to_dag()
+                self.dag.render(force=True, show_progress=False)
+        return self.dag
+
+    def submit(self, name: str, env: dict | None = None):
+        dag = self._dag()
+        if self.jobs <= 1:
+            return execute_task(dag, name, self.pipeline, env)
+        if env and env.get("WORKBENCH_DEVICE") == "gpu":
+            # a fresh fork per GPU task: CUDA reads CUDA_VISIBLE_DEVICES once per process, so a
+            # reused worker would keep the device of the first GPU task it ran
+            return self._one_shot_pool().submit(_execute_in_worker, name, str(self.pipeline), env)
+        if self.pool is None:
+            import concurrent.futures
+            import multiprocessing
+
+            global _FORKED_DAG
+            _FORKED_DAG = dag  # inherited by the forked workers
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+        return self.pool.submit(_execute_in_worker, name, str(self.pipeline), env)
+
+    def _one_shot_pool(self):
+        import concurrent.futures
+        import multiprocessing
+
+        global _FORKED_DAG
+        _FORKED_DAG = self._dag()
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        self.one_shot = getattr(self, "one_shot", []) + [pool]
+        return pool
+
+    def wait(self, running: dict):
+        if self.jobs <= 1:
+            name, outcome = next(iter(running.items()))
+            return name, outcome
+        import concurrent.futures
+
+        return first_finished(running, concurrent.futures.wait)
+
+    def close(self) -> None:
+        for pool in [self.pool, *getattr(self, "one_shot", [])]:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+
+_FORKED_DAG = None
+
+
+def first_finished(running: dict, wait) -> tuple[str, object]:
+    """(task, result or the exception it raised) of the first of `running` (task -> future) to
+    finish; `wait` is concurrent.futures.wait or distributed.wait (same signature)."""
+    finished, _ = wait(list(running.values()), return_when="FIRST_COMPLETED")
+    future = next(iter(finished))
+    name = next(n for n, f in running.items() if f is future)
+    try:
+        return name, future.result()
+    except BaseException as exc:  # noqa: BLE001 - reported as the task's failure
+        return name, exc
+
+
+def _execute_in_worker(name: str, pipeline: str, env: dict | None = None):
+    outcome = execute_task(_FORKED_DAG, name, Path(pipeline), env)
+    if isinstance(outcome, BaseException):
+        raise TaskFailed(name, describe_failure(outcome))
+    return outcome
+
+
+class TaskFailed(Exception):
+    """A task's failure, carried back from a worker process as text."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(text)
+        self.name, self.text = name, text
+
+    def __reduce__(self):  # pickled back from a Dask worker
+        return type(self), (self.name, self.text)
+
+
+def describe_failure(exc: BaseException) -> str:
+    cause = _root_cause(exc) or exc
+    return f"{type(cause).__name__}: {cause}"
+
+
+_SHELLS: list = []
+
+
+def _track_shells() -> None:
+    """Remember the IPython shell ploomber-engine starts for each task, to release it after."""
+    from ploomber_engine.ipython import PloomberShell
+
+    if getattr(PloomberShell, "_workbench_tracked", False):
+        return
+    original = PloomberShell.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        _SHELLS.append(self)
+
+    PloomberShell.__init__ = init
+    PloomberShell._workbench_tracked = True
+
+
+def _release_shells() -> None:
+    """Each shell registers exit handlers that run a full garbage collection over the whole heap
+    (~0.2 s each at interpreter exit) and keeps a history thread: unregister and stop them once
+    the task is done, so a run's cost does not grow at exit with its number of tasks."""
+    import atexit
+
+    while _SHELLS:
+        shell = _SHELLS.pop()
+        atexit.unregister(shell.atexit_operations)
+        history = getattr(shell, "history_manager", None)
+        thread = getattr(history, "save_thread", None)
+        if thread is not None:
+            atexit.unregister(thread.stop)
+            thread.stop()
+
+
+def execute_task(dag, name: str, pipeline: Path, env: dict | None = None):
+    """(seconds, peak RSS MB so far, {gpu_memory_peak_mb}) or the exception the task raised.
+
+    `env` (WORKBENCH_DEVICE, CUDA_VISIBLE_DEVICES: the task's device) is set while it runs."""
+    import resource
+
+    from workbench.runtime import devices
+
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    on_gpu = (env or {}).get("WORKBENCH_DEVICE") == "gpu"
+    if on_gpu:
+        devices.reset_gpu_memory_peak()
+
+    _track_shells()
+
+    metrics = pipeline / ".workbench" / "metrics" / f"{name}.jsonl"
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.unlink(missing_ok=True)
+    os.environ["WORKBENCH_METRICS_FILE"] = str(metrics)
+    started = time.perf_counter()
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="ploomber")
+            dag[name]._build(catch_exceptions=False)
+    except Exception as exc:  # noqa: BLE001 - the task's own error, reported with its cell
+        return exc
+    finally:
+        os.environ.pop("WORKBENCH_METRICS_FILE", None)
+        _release_shells()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu_peak = devices.gpu_memory_peak_mb() if on_gpu else None
+    return time.perf_counter() - started, round(peak_mb, 1), {"gpu_memory_peak_mb": gpu_peak}
+
+
+@contextlib.contextmanager
+def _in_dir(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: BaseException,
+                result: RunResult | None = None) -> RunError:
+    """The failing task, the notebook cell that raised and the exception, without Ploomber's noise."""
+    name = failed[0] if failed else "?"
+    cause = _root_cause(exc)
+    executed = pipeline / "products" / f"{name}.ipynb"
+    cell_text, error = _failing_cell(executed)
+    location = None
+    if error:
+        detail = error
+    elif isinstance(exc, TaskFailed):
+        detail = exc.text
+    elif cause:
+        detail = f"{type(cause).__name__}: {cause}"
+    else:
+        found = re.findall(r"^(\w+(?:Error|Exception|Interrupt)\b.*)$", str(exc), re.M)
+        detail = found[-1] if found else str(exc).strip().splitlines()[0]
+    saving = re.search(r"variable '(\w+)'", detail) if detail.startswith("ProductError") else None
+    if saving and name in {t.name for t in plan.tasks} and saving.group(1) in plan.task(name).outputs:
+        # the value could not be saved: point at where the notebook defines it
+        out = plan.task(name).outputs[saving.group(1)]
+        location = Location(plan.notebook, out.cell, plan.cells[out.cell].id, out.line)
+    elif cell_text and name != "?":
+        m = re.search(r"notebook cell (\d+)", cell_text)
+        if m:
+            index = int(m.group(1))
+            location = Location(plan.notebook, index, plan.cells[index].id)
+    hint = "fix the cell in the notebook and run again; tasks that succeeded are not rerun"
+    if "no room to write it" in detail:  # runtime/products.py: disk full, not the cell's fault
+        hint = "free disk space (df -h) or give the products a larger disk, then run again; tasks that succeeded are not rerun"
+    error = RunError(
+        f"task {name!r} failed",
+        detail=detail + (f"\nexecuted notebook with the traceback: {executed}" if executed.exists() else ""),
+        hint=hint,
+        location=location,
+        exit_code=1,
+    )
+    error.result = result  # what ran before the failure, for the run's record
+    return error
+
+
+def _root_cause(exc: BaseException | None) -> BaseException | None:
+    seen = set()
+    last = None
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        last = exc
+        exc = exc.__cause__ or exc.__context__
+    if last is not None and type(last).__module__.startswith("ploomber"):
+        return None
+    return last
+
+
+def _failing_cell(executed: Path) -> tuple[str | None, str | None]:
+    """(the failing cell's title or source, 'Error: message') from the executed task notebook."""
+    try:
+        nb = json.loads(executed.read_text())
+    except (OSError, ValueError):
+        return None, None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                meta = cell.get("metadata", {})
+                text = meta.get("title") or "".join(cell.get("source", ""))
+                return text, f"{output.get('ename')}: {output.get('evalue')}"
+    return None, None

@@ -1,0 +1,1 @@
+"""JupyterLab: the server extension (REST API and jobs) and the kernel magics."""

@@ -1,0 +1,293 @@
+"""Reading notebooks and their tags.
+
+Notebooks are read with the standard `json` module, not `nbformat`: nbformat's validator pulls in
+jsonschema's format checkers (over a second of imports), and `workbench plan` must answer in well
+under half a second. The structural checks that matter for planning are done here, with errors that
+name the notebook and cell.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.core.errors import Location, PlanError
+
+TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Bare tags and their Kale aliases.
+BARE_TAGS = {
+    "parameters": "parameters",
+    "pipeline-parameters": "parameters",
+    "imports": "imports",
+    "functions": "functions",
+    "metrics": "metrics",
+    "pipeline-metrics": "metrics",
+    "skip": "skip",
+    "gpu": "gpu",
+}
+# Prefixed tags `prefix:value` and their Kale aliases.
+PREFIX_TAGS = {
+    "task": "task",
+    "step": "task",
+    "block": "task",
+    "after": "after",
+    "prev": "after",
+    "gpu": "gpu",
+    "model": "model",
+    "features": "features",
+    "data": "data",
+    "sensitive": "sensitive",
+    "volatile": "volatile",
+    "limit": "limit",
+}
+
+
+@dataclass
+class CellTags:
+    task: str | None = None
+    after: list[str] = field(default_factory=list)
+    parameters: bool = False
+    imports: bool = False
+    functions: bool = False
+    metrics: bool = False
+    skip: bool = False
+    gpu: int = 0
+    model: str | None = None
+    features: str | None = None
+    data: list[str] = field(default_factory=list)
+    sensitive: list[str] = field(default_factory=list)
+    volatile: list[str] = field(default_factory=list)  # values no rerun reproduces (timings)
+
+
+@dataclass
+class Cell:
+    index: int
+    id: str | None
+    cell_type: str
+    source: str
+    tags: CellTags
+    raw_tags: list[str]
+
+    @property
+    def ref(self) -> str:
+        return self.id or f"#{self.index}"
+
+
+@dataclass
+class Notebook:
+    path: str
+    cells: list[Cell]
+    sha256: str
+    kernel: str | None
+
+    def location(self, cell: Cell | int | None = None, line: int | None = None) -> Location:
+        if cell is None:
+            return Location(self.path, line=line)
+        if isinstance(cell, int):
+            cell = self.cells[cell]
+        return Location(self.path, cell.index, cell.id, line)
+
+
+# Tags of other tools that resemble ours but are not misspellings.
+FOREIGN_TAGS = {
+    "injected-parameters",  # papermill
+    "raises-exception",
+    "skip-execution",
+    "hide-input",
+    "hide-output",
+    "hide-cell",
+    "remove-input",
+    "remove-output",
+    "remove-cell",
+}
+
+
+def suggest(word: str, choices, cutoff: float = 0.6) -> str | None:
+    if word in FOREIGN_TAGS:
+        return None
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def parse_tags(tags: list[str], where: Location) -> CellTags:
+    """Parse one cell's tags; misspelt Workbench tags are errors, foreign tags are ignored."""
+    parsed = CellTags()
+    for tag in tags:
+        if not isinstance(tag, str):
+            continue
+        prefix, sep, value = tag.partition(":")
+        if not sep:
+            kind = BARE_TAGS.get(tag)
+            if kind is None:
+                guess = suggest(tag, BARE_TAGS, cutoff=0.75)
+                if guess:
+                    raise PlanError(
+                        f"unknown tag {tag!r}",
+                        hint=f"did you mean {guess!r}? Rename the tag in the cell's tags.",
+                        location=where,
+                    )
+                continue
+            if kind == "gpu":
+                parsed.gpu = 1
+            else:
+                setattr(parsed, kind, True)
+            continue
+        kind = PREFIX_TAGS.get(prefix)
+        if kind is None:
+            guess = suggest(prefix, PREFIX_TAGS)
+            if guess:
+                raise PlanError(
+                    f"unknown tag {tag!r}",
+                    hint=f"did you mean '{guess}:{value}'? Rename the tag in the cell's tags.",
+                    location=where,
+                )
+            continue
+        if kind in ("task", "after"):
+            if not TASK_NAME.match(value):
+                raise PlanError(
+                    f"invalid task name {value!r} in tag {tag!r}",
+                    hint="task names start with a letter or '_' and contain only letters, digits "
+                    "and '_' (they become file names and Python identifiers)",
+                    location=where,
+                )
+            if kind == "task":
+                if parsed.task and parsed.task != value:
+                    raise PlanError(
+                        f"the cell has two task tags: {parsed.task!r} and {value!r}",
+                        hint="keep one `task:NAME` tag per cell",
+                        location=where,
+                    )
+                parsed.task = value
+            else:
+                parsed.after.append(value)
+        elif kind == "gpu" or kind == "limit":
+            if kind == "limit":
+                # Kale: limit:nvidia.com/gpu:N
+                resource, _, value = value.rpartition(":")
+                if not resource.endswith("gpu"):
+                    continue
+            if not value.isdigit() or int(value) < 1:
+                raise PlanError(
+                    f"invalid GPU count in tag {tag!r}",
+                    hint="write `gpu` for one GPU or `gpu:N` with N a positive integer, e.g. `gpu:2`",
+                    location=where,
+                )
+            parsed.gpu = int(value)
+        elif kind in ("model", "features"):
+            if not value.isidentifier():
+                raise PlanError(
+                    f"{kind}:{value} does not name a Python variable",
+                    hint=f"write `{kind}:NAME` with the variable's name, e.g. `{kind}:clf`",
+                    location=where,
+                )
+            setattr(parsed, kind, value)
+        elif kind in ("data", "sensitive"):
+            getattr(parsed, kind).append(value)
+        elif kind == "volatile":
+            names = [n.strip() for n in value.split(",") if n.strip()]
+            bad = [n for n in names if not n.isidentifier()] or ([] if names else [value])
+            if bad:
+                raise PlanError(
+                    f"volatile:{value} does not name Python variables",
+                    hint="write `volatile:NAME` or `volatile:A,B` with the names of values that differ on "
+                    "every run (timings, clock readings), e.g. `volatile:seconds,throughput`",
+                    location=where,
+                )
+            parsed.volatile += [n for n in names if n not in parsed.volatile]
+    return parsed
+
+
+def cell_source(cell: dict) -> str:
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        src = "".join(src)
+    return src
+
+
+def read_notebook(path: str | Path, display_path: str | None = None) -> Notebook:
+    """Read and check a notebook; every failure is a PlanError naming the file and cell."""
+    path = Path(path)
+    shown = display_path or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanError(f"{shown}: no such notebook", hint="check the path") from None
+    except IsADirectoryError:
+        raise PlanError(f"{shown}: is a directory, not a notebook", hint="pass the path of an .ipynb file") from None
+    except OSError as exc:
+        raise PlanError(
+            f"{shown}: cannot read the notebook ({exc.strerror})",
+            hint="check the file's permissions, or pass the path of an .ipynb file",
+        ) from None
+    return parse_notebook(raw, shown)
+
+
+def parse_notebook(raw: bytes, shown: str) -> Notebook:
+    where = Location(shown)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"the file is not UTF-8 text (invalid byte at offset {exc.start})",
+            hint="notebooks are UTF-8 JSON; re-save it from Jupyter or fix the encoding",
+            location=where,
+        ) from None
+    if not text.strip():
+        raise PlanError(
+            "the file is empty",
+            hint="restore the notebook from version control, or create it from JupyterLab",
+            location=where,
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            hint="the file is damaged or not a notebook; restore it from version control or "
+            "re-save it from Jupyter",
+            location=Location(shown, line=exc.lineno),
+        ) from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise PlanError(
+            "not a Jupyter notebook (no 'cells')",
+            hint="pass an .ipynb file saved by Jupyter",
+            location=where,
+        )
+    major = data.get("nbformat")
+    if major != 4:
+        raise PlanError(
+            f"nbformat {major} is not supported: Workbench reads nbformat 4 notebooks",
+            hint="upgrade it with `jupyter nbconvert --to notebook --inplace NOTEBOOK` "
+            "(or open and save it in JupyterLab)",
+            location=where,
+        )
+    cells_raw = data.get("cells")
+    if not isinstance(cells_raw, list):
+        raise PlanError("'cells' is not a list", hint="re-save the notebook from Jupyter", location=where)
+    cells: list[Cell] = []
+    for index, c in enumerate(cells_raw):
+        if not isinstance(c, dict) or c.get("cell_type") not in ("code", "markdown", "raw"):
+            cell_id = c.get("id") if isinstance(c, dict) and isinstance(c.get("id"), str) else None
+            raise PlanError(
+                "malformed cell (no valid cell_type)",
+                hint="re-save the notebook from Jupyter",
+                location=Location(shown, index, cell_id),
+            )
+        meta = c.get("metadata") or {}
+        raw_tags = meta.get("tags") or []
+        if not isinstance(raw_tags, list):
+            raw_tags = []
+        cell_id = c.get("id") if isinstance(c.get("id"), str) else None
+        loc = Location(shown, index, cell_id)
+        tags = parse_tags(raw_tags, loc) if c["cell_type"] == "code" else CellTags()
+        src = cell_source(c)
+        if not isinstance(src, str):
+            raise PlanError("cell source is not text", hint="re-save the notebook from Jupyter", location=loc)
+        cells.append(Cell(index, cell_id, c["cell_type"], src, tags, list(raw_tags)))
+    kernel = ((data.get("metadata") or {}).get("kernelspec") or {}).get("name")
+    return Notebook(shown, cells, hashlib.sha256(raw).hexdigest(), kernel)

@@ -1,0 +1,192 @@
+"""Does the pipeline reproduce the notebook? Run both, compare every product.
+
+The notebook runs top to bottom through papermill in a real kernel, exactly as a user would run it,
+with one addition: after the last cell of each task a cell saves that task's products as they are
+at that point (the same `save` the pipeline uses), because a later cell may rebind or mutate them.
+Then the pipeline runs with the same parameters and each product is compared value by value.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.core.errors import RunError
+from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
+
+SNAPSHOT_TAG = "workbench-snapshot"
+
+
+@dataclass
+class Row:
+    variable: str
+    task: str
+    status: str
+    detail: str = ""
+
+
+def agree(rows) -> bool:
+    """The verdict of verify and verify --devices: something was compared and nothing differs."""
+    return any(r.status != "volatile" for r in rows) and all(r.status != "different" for r in rows)
+
+
+@dataclass
+class VerifyReport:
+    rows: list[Row] = field(default_factory=list)
+    notebook_seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    executed_notebook: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return agree(self.rows)
+
+    def table(self) -> str:
+        headers = ("variable", "task", "result", "detail")
+        rows = [(r.variable, r.task, r.status, r.detail) for r in self.rows]
+        widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+        widths[-1] = min(widths[-1], 70)
+
+        def fmt(values):
+            return "  ".join(str(v)[:w].ljust(w) for v, w in zip(values, widths)).rstrip()
+
+        return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for r in self.rows:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        parts = ", ".join(f"{n} {s}" for s, n in counts.items())
+        verdict = "the pipeline reproduces the notebook" if self.ok else "the pipeline DIFFERS from the notebook"
+        return (f"{verdict}: {parts} (notebook {self.notebook_seconds:.1f}s, "
+                f"pipeline {self.pipeline_seconds:.1f}s; executed notebook: {self.executed_notebook})")
+
+
+def snapshot_source(plan: Plan, task_name: str, directory: Path) -> str:
+    task = plan.task(task_name)
+    lines = ["from workbench.runtime import save as _workbench_save"]
+    for name in task.outputs:
+        target = str(directory / task_name / name)
+        if name == RANDOM_STATE_PRODUCT["numpy"]:
+            value = "__import__('numpy').random.get_state()"
+        elif name == RANDOM_STATE_PRODUCT["random"]:
+            value = "__import__('random').getstate()"
+        else:
+            value = name
+        lines.append(f"try:\n    _workbench_save({value}, {target!r})\nexcept NameError:\n    pass")
+    lines.append("del _workbench_save")
+    return "\n".join(lines)
+
+
+def instrument(notebook: dict, plan: Plan, directory: Path) -> dict:
+    """A copy of the notebook without `skip` cells and with a snapshot cell after each task."""
+    nb = copy.deepcopy(notebook)
+    last_cell = {}
+    for task in plan.tasks:
+        last_cell[max(task.code_cells)] = task.name
+    skip = {c.index for c in plan.cells if c.role == "skip"}
+    cells = []
+    for index, cell in enumerate(nb["cells"]):
+        if index in skip:
+            continue
+        cells.append(cell)
+        if index in last_cell:
+            cells.append({
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"workbench-snapshot-{index}",
+                "metadata": {"tags": [SNAPSHOT_TAG]},
+                "outputs": [],
+                "source": snapshot_source(plan, last_cell[index], directory),
+            })
+    nb["cells"] = cells
+    return nb
+
+
+def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> Path:
+    """Execute the instrumented notebook with papermill; products land in workdir/notebook/."""
+    import papermill
+
+    from workbench.execute.papermill_kernel import execute
+
+    snapshots = workdir / "notebook"
+    if snapshots.exists():
+        shutil.rmtree(snapshots)
+    snapshots.mkdir(parents=True)
+    source = json.loads(notebook.read_text(encoding="utf-8"))
+    instrumented = workdir / "instrumented.ipynb"
+    instrumented.write_text(json.dumps(instrument(source, plan, snapshots.resolve())))
+    executed = workdir / "executed.ipynb"
+    try:
+        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent)
+    except papermill.PapermillExecutionError as exc:
+        raise RunError(
+            f"the notebook itself failed under papermill: {exc.ename}: {exc.evalue}",
+            detail=f"executed notebook with the traceback: {executed}",
+            hint="make the notebook run top to bottom in a fresh kernel first (Restart & Run All)",
+            exit_code=1,
+        ) from None
+    return executed
+
+
+def not_compared(task, var: str, ignore: frozenset[str] = frozenset()) -> str:
+    """Why `var` of `task` is only checked to exist ('' when it is compared): a value tagged
+    `volatile:` in the notebook or named by --ignore differs on every run (a timing, a clock)."""
+    if var in task.volatile:
+        return "not compared: tagged volatile in the notebook"
+    if var in ignore or f"{task.name}.{var}" in ignore:
+        return "not compared: --ignore"
+    return ""
+
+
+def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozenset[str] = frozenset()) -> list[Row]:
+    from workbench.runtime import load
+    from workbench.runtime.products import ProductError
+    from workbench.verify.compare import compare
+
+    rows = []
+    for name in plan.order:
+        task = plan.task(name)
+        for var in task.outputs:
+            try:
+                expected = load(snapshots / name / var)
+            except ProductError:
+                rows.append(Row(var, name, "different", "not defined in the notebook at the end of the task"))
+                continue
+            try:
+                actual = load(pipeline / "products" / name / var)
+            except ProductError:
+                rows.append(Row(var, name, "different", "the pipeline did not produce it"))
+                continue
+            why = not_compared(task, var, ignore)
+            if why:
+                rows.append(Row(var, name, "volatile", why))
+                continue
+            result = compare(expected, actual)
+            rows.append(Row(var, name, result.status, result.detail))
+    return rows
+
+
+def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: dict,
+           progress=None, ignore: frozenset[str] = frozenset()) -> VerifyReport:
+    from workbench.execute.build import build
+
+    report = VerifyReport()
+    workdir = pipeline / ".workbench" / "verify"
+    workdir.mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress(f"running {plan.notebook} through papermill ...")
+    started = time.perf_counter()
+    report.executed_notebook = run_notebook(notebook, plan, overrides, workdir)
+    report.notebook_seconds = time.perf_counter() - started
+    if progress:
+        progress(f"running the pipeline in {pipeline} ...")
+    started = time.perf_counter()
+    build(pipeline, plan, params, progress=progress)
+    report.pipeline_seconds = time.perf_counter() - started
+    report.rows = compare_products(plan, pipeline, workdir / "notebook", ignore)
+    return report

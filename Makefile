@@ -42,6 +42,7 @@ demo: install
 
 test: install browser-deps
 	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 # The browser tests (tests/browser/) drive Debian's chromium through Python playwright. Installed
@@ -68,6 +69,7 @@ extension: install extension/node_modules/.package-lock.json
 
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 benchmark: install
 	$(BIN)/python benchmarks/plan_export.py

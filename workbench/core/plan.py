@@ -15,6 +15,10 @@ UNSAVEABLE = {"<generator>": "a generator", "open": "an open file", "iter": "an 
 RANDOM_STATE_PRODUCT = {"numpy": "numpy_random_state", "random": "python_random_state"}
 
 
+class PlanSchemaError(ValueError):
+    """A plan.json (or API payload) that is not a Plan this Workbench reads."""
+
+
 @dataclass
 class Parameter:
     name: str
@@ -126,6 +130,18 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
+        """The Plan a `to_dict()` gave; PlanSchemaError if `data` is another version or not a Plan."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise PlanSchemaError(f"not a Plan of this Workbench (schema {found!r}, expected {SCHEMA!r})")
+        try:
+            return cls._from_dict(data)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise PlanSchemaError(f"a {SCHEMA} Plan with a missing or malformed field ({type(exc).__name__}: {exc})") \
+                from None
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> Plan:
         def task(d: dict) -> Task:
             d = dict(d)
             d["upstream"] = {k: Edge(**v) for k, v in d["upstream"].items()}
@@ -155,3 +171,80 @@ def slug(text: str) -> str:
     if not name:
         return "task"
     return name if not name[0].isdigit() else "t_" + name
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of `Plan.to_dict()`, derived from the dataclasses above.
+
+    Every field is required (`to_dict` writes them all) and no other property is allowed; the nested
+    dataclasses are `$defs`. `$id` names the SCHEMA version. extension/scripts/gen_plan_types.py makes
+    the panel's TypeScript types from it, so the frontend follows this module instead of a copy.
+    """
+    import types
+    import typing
+    from dataclasses import MISSING, fields, is_dataclass
+
+    defs: dict[str, dict] = {}
+
+    def nullable(schema: dict) -> dict:
+        if set(schema) == {"type"} and isinstance(schema["type"], str):
+            return {"type": [schema["type"], "null"]}
+        return {"anyOf": [schema, {"type": "null"}]}
+
+    def of(hint) -> dict:
+        if hint is type(None):
+            return {"type": "null"}
+        if hint in (object, typing.Any):
+            return {}
+        if hint is bool:  # before int: bool is an int to Python, not to JSON Schema
+            return {"type": "boolean"}
+        simple = {str: "string", int: "integer", float: "number", list: "array", dict: "object"}
+        if hint in simple:
+            return {"type": simple[hint]}
+        if is_dataclass(hint):
+            define(hint)
+            return {"$ref": f"#/$defs/{hint.__name__}"}
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin in (typing.Union, types.UnionType):
+            options = [a for a in args if a is not type(None)]
+            schema = of(options[0]) if len(options) == 1 else {"anyOf": [of(a) for a in options]}
+            return nullable(schema) if len(options) < len(args) else schema
+        if origin is list:
+            return {"type": "array", "items": of(args[0])} if args else {"type": "array"}
+        if origin is dict:
+            if args and args[0] is not str:
+                raise TypeError(f"JSON object keys are strings, not {args[0]!r}")
+            return {"type": "object", "additionalProperties": of(args[1])} if args else {"type": "object"}
+        raise TypeError(f"no JSON Schema for the type {hint!r}")
+
+    def body(cls) -> dict:
+        hints = typing.get_type_hints(cls)
+        schema: dict = {"type": "object"}
+        doc = (cls.__doc__ or "").strip()
+        if doc and not doc.startswith(f"{cls.__name__}("):  # the dataclass's generated signature is no doc
+            schema["description"] = " ".join(doc.split())
+        properties = {}
+        for f in fields(cls):
+            prop = of(hints[f.name])
+            if f.default is not MISSING and isinstance(f.default, (str, int, float, bool, type(None))):
+                prop = {**prop, "default": f.default}
+            properties[f.name] = prop
+        schema["properties"] = properties
+        schema["required"] = [f.name for f in fields(cls)]
+        schema["additionalProperties"] = False
+        return schema
+
+    def define(cls) -> None:
+        if cls.__name__ not in defs:
+            defs[cls.__name__] = {}  # reserved first: a recursive type refers to itself
+            defs[cls.__name__] = body(cls)
+
+    root = body(Plan)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:{SCHEMA}",
+        "title": "Plan",
+        "description": " ".join((__doc__ or "").split("\n\n")[0].split()) + f" Schema {SCHEMA}.",
+        **root,
+        "$defs": dict(sorted(defs.items())),
+    }

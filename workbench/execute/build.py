@@ -64,6 +64,11 @@ def load_plan(pipeline: Path) -> Plan:
             f"{pipeline}: not a Workbench pipeline (no plan.json)",
             hint="export one with `workbench export NOTEBOOK`, or pass the notebook itself to `workbench run`",
         ) from None
+    except ValueError as exc:  # not JSON, or not a Plan of this version (core.plan.PlanSchemaError)
+        raise WorkbenchError(
+            f"{path}: {exc}",
+            hint="export the pipeline again with this Workbench: `workbench export NOTEBOOK --force`",
+        ) from None
 
 
 STATE_FORMAT = 2

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
+from workbench.core.record import RECORD_SCHEMA, RecordError, RunRecord, check_record
 from workbench.core.secrets import masked
 from workbench.core.version import __version__
 
@@ -124,7 +125,7 @@ def _metrics(plan: Plan, pipeline: Path) -> dict[str, float]:
 
 
 def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_id: str,
-             started: float, status: str) -> dict:
+             started: float, status: str) -> RunRecord:
     from workbench.core.secrets import scrub_notebook, secret_values
     from workbench.execute.build import load_state
 
@@ -150,6 +151,7 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
         entry["products"] = recorded.get("products", {})
         tasks.append(entry)
     return {
+        "schema": RECORD_SCHEMA,
         "id": run_id,
         "kind": "pipeline",
         "pipeline": plan.name,
@@ -171,7 +173,7 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
 
 
 def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id: str, started: float,
-                    status: str, executed: Path, seconds: float) -> dict:
+                    status: str, executed: Path, seconds: float) -> RunRecord:
     """The record of a `workbench rerun`: the shape of `assemble`'s, `kind` "notebook", no tasks.
 
     `executed_notebook` (the kept papermill output) is logged to MLflow as the run's artifact."""
@@ -179,6 +181,7 @@ def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id:
 
     scrub_notebook(executed, secret_values(params))
     return {
+        "schema": RECORD_SCHEMA,
         "id": run_id,
         "kind": "notebook",
         "pipeline": plan.name,
@@ -274,7 +277,7 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def save_record(record: dict, root: Path) -> Path:
+def save_record(record: RunRecord, root: Path) -> Path:
     folder = root / RUNS
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record['id']}.json"
@@ -335,12 +338,16 @@ def tracking_reachable(uri: str) -> bool:
         return False
 
 
-def load_records(root: Path, pipeline: str | None = None) -> list[dict]:
+def load_records(root: Path, pipeline: str | None = None) -> list[RunRecord]:
+    """The project's run records, newest first; a file that is not one is skipped with a warning."""
     records = []
     for path in sorted((root / RUNS).glob("*.json"), reverse=True):
         try:
-            record = json.loads(path.read_text())
+            record = check_record(json.loads(path.read_text()), str(path))
         except ValueError:
+            continue  # half-written by a run killed mid-write (records are replaced atomically since)
+        except RecordError as exc:
+            warnings.warn(f"{exc.message}; skipped", stacklevel=2)
             continue
         if pipeline is None or record.get("pipeline") == pipeline:
             records.append(record)
@@ -348,7 +355,7 @@ def load_records(root: Path, pipeline: str | None = None) -> list[dict]:
     return records
 
 
-def find_record(root: Path, run_id: str) -> dict:
+def find_record(root: Path, run_id: str) -> RunRecord:
     matches = [r for r in load_records(root) if r["id"] == run_id or r["id"].startswith(run_id)
                or r.get("mlflow_run_id") == run_id]
     if not matches:

@@ -73,6 +73,7 @@ lint: install
 
 benchmark: install
 	$(BIN)/python benchmarks/plan_export.py
+	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/run_overhead.py
 	$(BIN)/python benchmarks/tracking_overhead.py
 	$(BIN)/python benchmarks/server_load.py

@@ -248,6 +248,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from workbench.core.tables import text_table
     from workbench.lineage import records as rec
 
     records = rec.load_records(_root_for(None), args.pipeline)
@@ -260,14 +261,15 @@ def cmd_runs(args) -> int:
     if not records:
         print("no runs yet: `workbench run NOTEBOOK` makes one")
         return 0
+    rows = []
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
         params = " ".join(f"{k}={v}" for k, v in r["params"].items())
         metrics = " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
         data = (r.get("data") or {}).get(f"{r.get('pipeline_dir')}/products", "")[:8]
-        kind = r.get("kind") or "pipeline"
-        print(f"{r['id']}  {when}  {r['pipeline']:<12} {kind:<8} {r['status']:<8} data {data or '-':<8}  {metrics}")
-        print(f"{'':<22}params {params}")
+        rows.append((r["id"], when, r["pipeline"], r.get("kind") or "pipeline", r["status"], data or "-",
+                     metrics or "-", params or "-"))
+    print(text_table(("run", "started", "pipeline", "kind", "status", "data", "metrics", "params"), rows))
     return 0
 
 
@@ -382,12 +384,13 @@ def cmd_verify(args) -> int:
 
 
 def cmd_params(args) -> int:
+    from workbench.core.tables import text_table
+
     plan = _plan(args.notebook)
     if not plan.parameters:
         print(f"{plan.notebook} has no parameters cell")
         return 0
-    for p in plan.parameters.values():
-        print(f"{p.name:<20} {p.type:<10} {p.source}")
+    print(text_table(None, [(p.name, p.type, p.source) for p in plan.parameters.values()]))
     return 0
 
 

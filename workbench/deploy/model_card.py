@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workbench.core.tables import markdown_table
+
 
 @dataclass
 class OnnxFacts:
@@ -63,11 +65,7 @@ def _value(v: object) -> str:
 
 
 def _table(head: tuple, rows: list[tuple], empty: str) -> list[str]:
-    if not rows:
-        return [empty]
-    lines = ["| " + " | ".join(map(str, head)) + " |", "|" + " --- |" * len(head)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return lines
+    return markdown_table(head, rows) if rows else [empty]
 
 
 def onnx_summary(onnx: OnnxFacts | None) -> str:

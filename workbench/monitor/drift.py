@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.core.tables import text_table
 from workbench.quality.profile import OTHER, bin_fractions
 
 PSI_THRESHOLD = 0.2
@@ -67,10 +68,7 @@ class DriftReport:
         head = ("feature", "kind", "rows", "PSI", "test", "p-value", "drifted")
         body = [(f.feature, f.kind, str(f.rows), _fmt(f.psi), f.test or "-", _fmt(f.p_value),
                  f"YES: {f.why}" if f.drifted else "no") for f in self.all()]
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return text_table(head, body)
 
 
 def psi(expected: list[float], actual: list[float]) -> float:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.tables import text_table
 
 
 class FairnessError(WorkbenchError):
@@ -57,14 +58,12 @@ class FairnessResult:
         return out
 
     def table(self) -> str:
-        lines = [f"{self.metric} by {self.column}:", f"  {'group':<14} {'rows':>7} {self.metric:>9} {'positive rate':>14}"]
-        for g in self.groups:
-            value = "-" if g.value is None else f"{g.value:.4f}"
-            rate = "-" if g.positive_rate is None else f"{g.positive_rate:.3f}"
-            lines.append(f"  {g.group:<14} {g.rows:>7} {value:>9} {rate:>14}")
+        rows = [(g.group, g.rows, "-" if g.value is None else f"{g.value:.4f}",
+                 "-" if g.positive_rate is None else f"{g.positive_rate:.3f}") for g in self.groups]
+        table = text_table(("group", "rows", self.metric, "positive rate"), rows, align="<>>>")
         gap = "-" if self.gap is None else f"{self.gap:.4f}"
-        lines.append(f"  largest gap: {gap} ({self.metric_name})")
-        return "\n".join(lines)
+        return "\n".join([f"{self.metric} by {self.column}:", *(f"  {line}" for line in table.split("\n")),
+                          f"  largest gap: {gap} ({self.metric_name})"])
 
     def to_dict(self) -> dict[str, Any]:
         return {"column": self.column, "metric": self.metric, "gap": self.gap,

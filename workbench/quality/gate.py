@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.tables import text_table
 
 DEFAULT_TOLERANCE = 0.01
 _LOWER_IS_BETTER = re.compile(r"(loss|error|err|rmse|mse|mae|mape|latency|gap|drift)", re.IGNORECASE)
@@ -80,10 +81,7 @@ class GateResult:
         head = ("metric", "new", self.baseline_name, "rule", "result")
         body = [(r.metric, _fmt(r.value), _fmt(r.baseline), r.rule, "ok" if r.passed else f"FAIL: {r.why}")
                 for r in self.rows]
-        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-        lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in (head, *body)]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return text_table(head, body)
 
 
 def default_direction(metric: str) -> str:

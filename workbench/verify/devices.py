@@ -22,6 +22,7 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
+from workbench.core.tables import text_table
 from workbench.verify.pipeline import agree, not_compared
 
 DEVICES = ("cpu", "gpu")
@@ -98,12 +99,7 @@ class DeviceReport:
     def table(self) -> str:
         headers = ("variable", "task", "tolerance", "result", "detail")
         rows = [(r.variable, r.task, _tol_text(r.dtype), r.status, r.detail) for r in self.rows]
-        widths = [min(max(len(str(x)) for x in col), 70) for col in zip(headers, *rows)]
-
-        def fmt(values):
-            return "  ".join(str(v)[:w].ljust(w) for v, w in zip(values, widths)).rstrip()
-
-        return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+        return text_table(headers, rows, max_width=70)
 
     def summary(self) -> str:
         a, b = self.devices

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from workbench.core.errors import RunError
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
+from workbench.core.tables import text_table
 
 SNAPSHOT_TAG = "workbench-snapshot"
 
@@ -48,13 +49,7 @@ class VerifyReport:
     def table(self) -> str:
         headers = ("variable", "task", "result", "detail")
         rows = [(r.variable, r.task, r.status, r.detail) for r in self.rows]
-        widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-        widths[-1] = min(widths[-1], 70)
-
-        def fmt(values):
-            return "  ".join(str(v)[:w].ljust(w) for v, w in zip(values, widths)).rstrip()
-
-        return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+        return text_table(headers, rows, max_width=(None, None, None, 70))
 
     def summary(self) -> str:
         counts: dict[str, int] = {}

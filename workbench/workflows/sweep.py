@@ -36,6 +36,7 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
+from workbench.core.tables import text_table
 from workbench.execute.copies import copy_pipeline
 
 SWEEPS = Path(".workbench") / "sweeps"
@@ -257,14 +258,8 @@ class SweepResult:
                          *(str(m.overrides.get(n)) for n in names),
                          *(f"{values[k]:.4g}" if k in values else "-" for k in metrics),
                          m.record.get("status", "FAILED")])
-        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-
-        def line(cells):
-            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
         arrow = "higher" if self.direction == "higher" else "lower"
-        return "\n".join([f"ranked by {self.metric} ({arrow} is better)", line(head),
-                          line(["-" * w for w in widths]), *map(line, rows)])
+        return f"ranked by {self.metric} ({arrow} is better)\n" + text_table(head, rows)
 
 
 def _default_metric(plan: Plan, members: list[Member]) -> str | None:

@@ -1,9 +1,11 @@
 """The frontend's unit tests (extension/test/*.mjs, node:test) as part of the Python suite.
 
 The panel's pure logic (extension/src/logic.ts: graph layout, tag edits, parameter parsing, edge
-explanations) has no JupyterLab imports, so it compiles with TypeScript alone: this test installs
-the pinned TypeScript from npm into .venv/node/ once (seconds, no JupyterLab build), compiles
-logic.ts, and runs node's test runner on it. A failing frontend unit test fails `make test`.
+explanations, what a job's events say) has no JupyterLab imports, and imports the generated Plan
+types (src/plan_types.ts) and the event types (src/events.ts) as types only, so it compiles with
+TypeScript alone into one self-contained module: this test installs the pinned TypeScript from npm
+into .venv/node/ once (seconds, no JupyterLab build), compiles logic.ts, and runs node's test
+runner on it. A failing frontend unit test fails `make test`.
 """
 
 from __future__ import annotations

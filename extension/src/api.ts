@@ -5,7 +5,9 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { IPlan, IPlanError } from './logic';
+import type { IVerifyResult, JobEvent } from './events';
+import type { IPlanError } from './logic';
+import type { IPlan } from './plan_types';
 
 /** A non-2xx answer: its status and, when the server sent one, the structured error. */
 export class WorkbenchAPIError extends Error {
@@ -63,12 +65,6 @@ export interface IExportResult {
   unchanged: string[];
 }
 
-export interface IJobEvent {
-  task: string;
-  status: string;
-  seconds?: number;
-}
-
 export interface IJob {
   id?: string;
   action?: string;
@@ -76,9 +72,13 @@ export interface IJob {
   status: string;
   /** Why a failed job failed (the CLI's error and hint). */
   error?: string | null;
-  events: IJobEvent[];
+  /** What the job reported so far, in order (`workbench/core/events.py`). */
+  events: JobEvent[];
   /** task -> pending | running | done | up to date | failed | cancelled */
   tasks: { [task: string]: string };
+  /** A verify job's verdict and every compared value; null until verify has compared. */
+  verify?: IVerifyResult | null;
+  /** The CLI's stdout (JSON lines of events) and stderr, as they came. */
   stdout: string;
   stderr: string;
   products: { [task: string]: { [variable: string]: number } };

@@ -27,7 +27,9 @@ import {
   withoutWorkbenchTags,
   withTaskStart
 } from './logic';
-import { labelCells, WorkbenchPanel } from './panel';
+import { labelCells } from './cells';
+import { WorkbenchModel } from './model';
+import { WorkbenchPanel } from './panel';
 
 const PLUGIN_ID = 'jupyterlab-workbench:plugin';
 
@@ -95,13 +97,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const { commands, shell } = app;
-    const panel = new WorkbenchPanel(tracker, docManager, id => shell.activateById(id));
+    const model = new WorkbenchModel(tracker);
+    const panel = new WorkbenchPanel(model, docManager, id => shell.activateById(id));
     panel.title.icon = workbenchIcon;
     shell.add(panel, 'right', { rank: 600 });
     if (restorer) {
       restorer.add(panel, 'workbench-panel');
     }
-    panel.planChanged.connect((_, nb) => labelCells(nb, panel.planOf(nb), panel.errorOf(nb)));
+    model.planChanged.connect((_, nb) => labelCells(nb, model.planOf(nb), model.errorOf(nb)));
 
     const activeCell = (): Cell | null => tracker.activeCell;
     const hasCell = () => !!tracker.currentWidget && !!tracker.activeCell;
@@ -129,7 +132,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const tags = tagsOf(cell);
-        const taken = (panel.planOf(nb)?.tasks ?? []).map(t => t.name);
+        const taken = (model.planOf(nb)?.tasks ?? []).map(t => t.name);
         const current = taskOf(tags);
         const result = await InputDialog.getText({
           title: 'Start a task at this cell',
@@ -217,7 +220,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: hasNotebook,
       execute: () => {
         shell.activateById(panel.id);
-        return panel.exportPipeline();
+        return model.exportPipeline();
       }
     });
     commands.addCommand(CommandIDs.run, {
@@ -226,7 +229,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: hasNotebook,
       execute: () => {
         shell.activateById(panel.id);
-        return panel.startJob('run');
+        return model.startJob('run');
       }
     });
     commands.addCommand(CommandIDs.verify, {
@@ -235,13 +238,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: hasNotebook,
       execute: () => {
         shell.activateById(panel.id);
-        return panel.startJob('verify');
+        return model.startJob('verify');
       }
     });
     commands.addCommand(CommandIDs.cancel, {
       label: 'Cancel Pipeline Job',
       isEnabled: hasNotebook,
-      execute: () => panel.cancelJob()
+      execute: () => model.cancelJob()
     });
     commands.addCommand(CommandIDs.check, {
       label: 'Check Hidden State Before Export',
@@ -249,13 +252,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: hasNotebook,
       execute: () => {
         shell.activateById(panel.id);
-        return panel.checkHiddenState();
+        return model.checkHiddenState();
       }
     });
     commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh Workbench Plan',
       isEnabled: hasNotebook,
-      execute: () => panel.refresh()
+      execute: () => model.refresh()
     });
 
     const menu = new Menu({ commands });
@@ -310,9 +313,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // Labels follow the cells: re-apply them as cells are added, moved or re-rendered.
     tracker.widgetAdded.connect((_, nb) => {
-      nb.content.modelChanged.connect(() => labelCells(nb, panel.planOf(nb), panel.errorOf(nb)));
+      nb.content.modelChanged.connect(() => labelCells(nb, model.planOf(nb), model.errorOf(nb)));
       void nb.context.ready.then(() => {
-        nb.model?.cells.changed.connect(() => window.requestAnimationFrame(() => labelCells(nb, panel.planOf(nb), panel.errorOf(nb))));
+        nb.model?.cells.changed.connect(() => window.requestAnimationFrame(() => labelCells(nb, model.planOf(nb), model.errorOf(nb))));
       });
     });
     tracker.activeCellChanged.connect(() => commands.notifyCommandChanged());

@@ -1,8 +1,13 @@
 /**
- * Pure logic of the Workbench frontend: the Plan's types, the graph layout, tag editing and
- * parsing of command output. Nothing here touches the DOM or JupyterLab, so `test/` runs it
- * under node's test runner.
+ * Pure logic of the Workbench frontend: the graph layout, tag editing, parameters, what a job's
+ * events say. Nothing here touches the DOM or JupyterLab, so `test/` runs it under node's test
+ * runner. The Plan's types are generated (plan_types.ts), the events' hand-written (events.ts);
+ * both are imported as types only, so this module stays one file of JavaScript.
  */
+import type { EventKind, IEventKinds, IPackageFinishedEvent, JobEvent } from './events';
+import type { IParameter, IPlan, ITask } from './plan_types';
+
+export type { IParameter, IPlan, ITask } from './plan_types';
 
 export interface ICellLocation {
   notebook?: string;
@@ -10,71 +15,6 @@ export interface ICellLocation {
   cell_id?: string | null;
   line?: number | null;
   text?: string;
-}
-
-export interface IUpstream {
-  variables: string[];
-  files: string[];
-  random_state: string[];
-  after: boolean;
-}
-
-export interface IOutput {
-  name: string;
-  format: string;
-  cell: number;
-  line: number;
-  needed_by: string[];
-}
-
-export interface ITask {
-  name: string;
-  cells: number[];
-  code_cells: number[];
-  upstream: { [task: string]: IUpstream };
-  inputs: { [variable: string]: string };
-  outputs: { [variable: string]: IOutput };
-  parameters: string[];
-  gpu: number;
-  model: string | null;
-  metrics: string[];
-  file_reads?: string[];
-  file_writes?: string[];
-  volatile?: string[]; // values verify checks exist but does not compare (`volatile:` tag)
-}
-
-export interface IParameter {
-  name: string;
-  value: unknown;
-  type: string;
-  source: string;
-  cell: number;
-  line: number;
-}
-
-export interface IPlanCell {
-  index: number;
-  id: string | null;
-  type: string;
-  role: string;
-  task: string | null;
-  tags: string[];
-}
-
-export interface IWarning {
-  message: string;
-  cells: ICellLocation[];
-}
-
-export interface IPlan {
-  name: string;
-  notebook: string;
-  title?: string;
-  parameters: { [name: string]: IParameter };
-  tasks: ITask[];
-  cells: IPlanCell[];
-  warnings: IWarning[];
-  order: string[];
 }
 
 export interface IPlanError {
@@ -484,44 +424,36 @@ export function colorSlot(name: string, n = 8): number {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-export interface IVerifyTable {
-  headers: string[];
-  rows: string[][];
-  summary: string;
+/** The events of one kind, in order (kinds this panel does not know are never matched). */
+export function eventsOf<K extends EventKind>(events: readonly JobEvent[] | null | undefined, kind: K): IEventKinds[K][] {
+  return (events ?? []).filter((e): e is IEventKinds[K] => !!e && e.event === kind);
 }
 
-/**
- * The comparison table `workbench verify` prints: a header line, a line of dashes whose runs give
- * the column widths, then one line per row; the summary line follows. Null when absent.
- */
-export function parseVerifyTable(stdout: string): IVerifyTable | null {
-  const lines = stdout.split('\n');
-  for (let i = 0; i + 1 < lines.length; i++) {
-    if (!/^variable\s/.test(lines[i]) || !/^-+(\s+-+)+\s*$/.test(lines[i + 1])) {
-      continue;
+/** How long each finished task took (task_finished events; a rerun's last time wins). */
+export function taskSeconds(events: readonly JobEvent[] | null | undefined): { [task: string]: number } {
+  const seconds: { [task: string]: number } = {};
+  for (const e of eventsOf(events, 'task_finished')) {
+    if (typeof e.seconds === 'number') {
+      seconds[e.task] = e.seconds;
     }
-    const spans: [number, number][] = [];
-    const re = /-+/g;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(lines[i + 1]))) {
-      spans.push([m.index, m.index + m[0].length]);
-    }
-    const cut = (line: string): string[] =>
-      spans.map(([a, b], k) => (k === spans.length - 1 ? line.slice(a) : line.slice(a, b)).trim());
-    const headers = cut(lines[i]);
-    const rows: string[][] = [];
-    let j = i + 2;
-    for (; j < lines.length; j++) {
-      const line = lines[j];
-      if (!line.trim() || /^the pipeline /.test(line)) {
-        break;
-      }
-      rows.push(cut(line));
-    }
-    const summary = lines.slice(j).find(l => /^the pipeline /.test(l)) ?? '';
-    return { headers, rows, summary };
   }
-  return null;
+  return seconds;
+}
+
+/** What packaging made (the last package_finished event), or null before it is done. */
+export function packageResult(events: readonly JobEvent[] | null | undefined): IPackageFinishedEvent | null {
+  const done = eventsOf(events, 'package_finished');
+  return done.length ? done[done.length - 1] : null;
+}
+
+/** The lines that say what packaging made: where, which version was registered, its files. */
+export function packageLines(result: Pick<IPackageFinishedEvent, 'model' | 'folder' | 'version' | 'flavor'>): string[] {
+  const flavor = result.flavor ? `MLflow ${result.flavor} model` : 'MLflow model';
+  const folder = result.folder.endsWith('/') ? result.folder : `${result.folder}/`;
+  return [
+    `packaged ${result.model} -> ${folder} (${flavor})`,
+    result.version ? `registered ${result.model} version ${result.version}` : `${result.model} not registered in the Model Registry`
+  ];
 }
 
 export function formatBytes(n: number | null | undefined): string {

@@ -149,23 +149,33 @@ test('cell labels', () => {
   assert.ok(logic.colorSlot('x') >= 0 && logic.colorSlot('x') < 8);
 });
 
-test('the verify table is read from workbench verify output', () => {
-  const stdout = [
-    'running notebooks/churn.ipynb through papermill ...',
-    'variable  task      result     detail',
-    '--------  --------  ---------  ----------------',
-    'raw       load      same',
-    'auc       evaluate  different  0.81 vs 0.80 here',
-    'the pipeline DIFFERS from the notebook: 1 same, 1 different (notebook 1.0s, pipeline 2.0s; executed notebook: x)'
-  ].join('\n');
-  const table = logic.parseVerifyTable(stdout);
-  assert.deepEqual(table.headers, ['variable', 'task', 'result', 'detail']);
-  assert.deepEqual(table.rows, [
-    ['raw', 'load', 'same', ''],
-    ['auc', 'evaluate', 'different', '0.81 vs 0.80 here']
+test('job events: task times, package result, unknown kinds ignored', () => {
+  const events = [
+    { event: 'task_started', task: 'load', why: 'never run', time: 0.1 },
+    { event: 'task_finished', task: 'load', seconds: 1.25, time: 1.4 },
+    { event: 'task_skipped', task: 'features', reason: 'up to date', time: 1.5 },
+    { event: 'something_newer', task: 'x', seconds: 9 },
+    { event: 'task_finished', task: 'train', seconds: 3, peak_memory_mb: null, device: null, time: 4.5 },
+    { event: 'task_finished', task: 'load', seconds: 0.5, time: 5 }
+  ];
+  assert.deepEqual(logic.taskSeconds(events), { load: 0.5, train: 3 });
+  assert.deepEqual(logic.taskSeconds(undefined), {});
+  assert.deepEqual(logic.eventsOf(events, 'task_skipped').map(e => e.task), ['features']);
+  assert.equal(logic.packageResult(events), null);
+  const done = {
+    event: 'package_finished', model: 'churn', folder: 'pipelines/churn/package', version: '1', flavor: 'sklearn',
+    files: ['model/MLmodel', 'Dockerfile', 'MODEL_CARD.md', 'model.onnx']
+  };
+  assert.deepEqual(logic.packageResult([...events, done]), done);
+  assert.deepEqual(logic.packageLines(done), [
+    'packaged churn -> pipelines/churn/package/ (MLflow sklearn model)',
+    'registered churn version 1'
   ]);
-  assert.match(table.summary, /^the pipeline DIFFERS/);
-  assert.equal(logic.parseVerifyTable('no table here'), null);
+  assert.match(logic.packageLines({ ...done, version: null, flavor: null })[1], /not registered/);
+});
+
+test('no parser of CLI output is left: verify rows come structured from the job', () => {
+  assert.equal(logic.parseVerifyTable, undefined);
 });
 
 test('parameters typed in the panel become overrides only when changed', () => {
@@ -207,7 +217,7 @@ test('formatting helpers', () => {
 test('the hidden-state check: expression, problems first, replies and errors', () => {
   assert.equal(
     logic.checkExpression('dir/a "b".ipynb'),
-    `__import__('workbench.kernel', fromlist=['panel_check']).panel_check("dir/a \\"b\\".ipynb")`
+    `__import__('workbench.lab.kernel', fromlist=['panel_check']).panel_check("dir/a \\"b\\".ipynb")`
   );
   const rows = [
     { variable: 'a', status: 'equal', detail: '' },

@@ -434,6 +434,22 @@
   overflow-wrap: anywhere;
 }
 
+/* verify's detail comes whole (never cut): it wraps, keeping its own line breaks */
+.jp-Workbench-verifytable .jp-Workbench-verifydetail {
+  white-space: pre-wrap;
+  word-break: break-word;
+}
+
+.jp-Workbench-packaged {
+  margin-top: 6px;
+  overflow-wrap: anywhere;
+}
+
+.jp-Workbench-packagefiles {
+  margin: 2px 0 0;
+  padding-left: 1.5em;
+}
+
 .jp-Workbench-section pre {
   white-space: pre-wrap;
   max-height: 16em;

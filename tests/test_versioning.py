@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.core.project import git_top as project_root  # the git walk (core.project.project_root is the rule)
 from workbench.lineage.versioning import (
     LOCAL_REMOTE,
     VersioningError,
@@ -22,7 +23,6 @@ from workbench.lineage.versioning import (
     diff_entries,
     dvcfile_data,
     ensure_project,
-    project_root,
     push,
     relative_key,
     restore,

@@ -403,13 +403,13 @@ def write_generated(path: Path, text: str, force: bool, result: CiResult, root: 
 def ci_export(pipeline: Path, name: str | None = None, force: bool = False, recapture: bool = False,
               progress=None) -> CiResult:
     """Write the CI script, the workflow and (if absent) checks.yaml for the pipeline folder."""
+    from workbench.core.project import git_top
     from workbench.execute.build import load_plan
-    from workbench.lineage.versioning import project_root
     from workbench.quality.validation import render_data_section
 
     pipeline = pipeline.resolve()
     plan = load_plan(pipeline)
-    root = project_root(pipeline)
+    root = git_top(pipeline)
     if root is None:
         raise CiError(f"{pipeline} is not in a git repository", hint="CI runs a repository: `git init` (or `workbench init`) first")
     name = name or plan.name
@@ -517,8 +517,8 @@ def registered_baseline(uri: str, model: str) -> tuple[str, dict[str, float]] | 
 def gate(pipeline: Path, run_id: str | None = None) -> tuple[GateResult, dict, list[str]]:
     """Judge the pipeline's latest finished run (or `run_id`) with the `gate:` rules of its checks.yaml
     against the latest registered version of the model named after the pipeline."""
+    from workbench.core.project import project_root
     from workbench.execute.build import load_plan
-    from workbench.lineage.records import project_root
     from workbench.lineage.tracking import default_tracking_uri, redact_uri
     from workbench.quality.gate import evaluate, load_rules
 

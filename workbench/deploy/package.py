@@ -82,7 +82,7 @@ def pipeline_dir(target: Path) -> Path:
     """The pipeline folder of a notebook (pipelines/<name>/ beside the working directory or the
     project root) or the folder itself."""
     from workbench.core.plan import slug
-    from workbench.lineage.records import project_root
+    from workbench.core.project import project_root
 
     target = Path(target)
     if target.suffix != ".ipynb":
@@ -478,9 +478,10 @@ def _quiet_mlflow():
 
 def _package(pipeline: Path, run_id: str | None, output: Path | None, register: bool,
              say: Callable[[str], None], name: str | None) -> PackageResult:
+    from workbench.core.project import project_root
     from workbench.deploy import model_card, onnx_export
     from workbench.execute.build import load_plan
-    from workbench.lineage.records import load_records, project_root
+    from workbench.lineage.records import load_records
     from workbench.runtime import ProductError, load
 
     folder = pipeline_dir(pipeline)

@@ -23,33 +23,15 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
+from workbench.core.project import RUNS
+from workbench.core.project import project_root as project_root  # the one rule; `rec.project_root` for callers
 from workbench.core.record import RECORD_SCHEMA, RecordError, RunRecord, check_record
 from workbench.core.secrets import masked
 from workbench.core.version import __version__
 
-RUNS = Path(".workbench") / "runs"
-
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def project_root(pipeline: Path, notebook: Path | None = None) -> Path:
-    """The git repository holding the pipeline; outside one, the nearest folder (the pipeline's
-    own included) that already holds run records, else the folder holding notebook and pipeline."""
-    from workbench.lineage.versioning import project_root as git_root
-
-    root = git_root(pipeline.resolve())
-    if root is not None:
-        return root
-    for folder in (pipeline.resolve(), *pipeline.resolve().parents):
-        if (folder / RUNS).is_dir():  # where runs were recorded before: the same project
-            return folder
-    if notebook is not None:
-        common = Path(os.path.commonpath([pipeline.resolve(), notebook.resolve().parent]))
-        if common != Path(common.anchor) and common != Path.home():
-            return common
-    return pipeline.resolve().parent
 
 
 def git_state(root: Path) -> dict:

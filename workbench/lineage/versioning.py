@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.project import git_top
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -133,21 +134,6 @@ def _normalise_parts(path: Path) -> list[str]:
 # --- side effects -----------------------------------------------------------------------------
 
 
-def project_root(start: Path) -> Path | None:
-    """The top of the git work tree containing `start`, or None outside any.
-
-    Walks up looking for `.git` (a folder, or the file a worktree or submodule has) rather than
-    running `git rev-parse`: this is asked on every run and a process costs more than the walk.
-    """
-    here = Path(start).resolve()
-    if not here.is_dir():
-        here = here.parent
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
-
-
 def ensure_project(root: Path) -> list[str]:
     """Make `root` a Workbench project (`workbench init`); safe to repeat, it only does what is missing.
 
@@ -165,7 +151,7 @@ def ensure_project(root: Path) -> list[str]:
     if not root.is_dir():
         raise VersioningError(f"{root}: no such folder", hint="create the project folder first")
     done: list[str] = []
-    top = project_root(root)
+    top = git_top(root)
     if top is None:
         _git_init(root)
         done.append(f"initialised a git repository in {root}")

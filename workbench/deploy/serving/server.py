@@ -267,8 +267,9 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
     progress = progress or (lambda m: print(m, file=sys.stderr, flush=True))
     out = out or (lambda m: print(m, flush=True))
 
+    from workbench.core.project import project_root
     from workbench.deploy.serving import models as models
-    from workbench.lineage.records import new_run_id, project_root
+    from workbench.lineage.records import new_run_id
     from workbench.lineage.tracking import default_tracking_uri, redact_uri
 
     second_spec, percent, mode = None, 0.0, "single"

@@ -70,10 +70,14 @@ USAGE = """\
 PATH defaults to this kernel's notebook."""
 
 
-def _project_dir(notebook: Path) -> Path:
-    from workbench.lineage.versioning import project_root
+def project_dir(notebook: Path) -> Path:
+    """Where `%workbench run` runs the CLI: the project of the pipeline `workbench run NOTEBOOK`
+    makes from the notebook's folder (pipelines/NAME there), by core.project's rule."""
+    from workbench.core.plan import slug
+    from workbench.core.project import project_root
 
-    return project_root(notebook) or notebook.resolve().parent
+    notebook = notebook.resolve()
+    return project_root(notebook.parent / "pipelines" / slug(notebook.stem), notebook)
 
 
 def workbench_magic(shell, line: str):
@@ -106,7 +110,7 @@ def workbench_magic(shell, line: str):
             if args.path:
                 cwd, target = Path.cwd(), args.path
             else:
-                cwd = _project_dir(notebook)
+                cwd = project_dir(notebook)
                 target = os.path.relpath(notebook.resolve(), cwd.resolve())
             code = run_cli("run", target, args.param, cwd, force=args.force)
             if code not in (0, 130):

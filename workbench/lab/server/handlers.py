@@ -85,6 +85,20 @@ def _default_pipeline(root: Path, notebook: str) -> Path:
     return root / "pipelines" / slug(PurePosixPath(notebook).stem)
 
 
+def runs_root(root: Path, pipeline: str | None) -> Path:
+    """The project whose runs the panel lists for `pipeline`: where `workbench run` records them
+    when a job runs the notebook from the Jupyter root (into pipelines/NAME there), by
+    core.project's rule, with the notebook's folder from the exported pipeline.yaml."""
+    from workbench.core.plan import slug
+    from workbench.core.project import project_root
+    from workbench.execute.build import notebook_dir_of
+
+    folder = root / "pipelines" / slug(pipeline) if pipeline else root / "pipelines"
+    if not (folder / "pipeline.yaml").is_file():
+        return project_root(folder)  # never exported here: runs recorded above, if any
+    return project_root(folder, notebook_dir_of(folder) / f"{folder.name}.ipynb")
+
+
 def _plan_file(full: Path, shown: str):
     from workbench.refactor.notebook import read_notebook
     from workbench.refactor.planner import build_plan
@@ -292,9 +306,8 @@ class RunsHandler(BaseHandler):
 
             def work():
                 from workbench.lineage.records import load_records
-                from workbench.lineage.versioning import project_root
 
-                return load_records(project_root(self.root) or self.root, pipeline)
+                return load_records(runs_root(self.root, pipeline), pipeline)
 
             runs = await self.in_thread(work)
             self.reply({"runs": runs, "mlflow_ui": os.environ.get("MLFLOW_UI_URL")})

@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -41,12 +40,12 @@ from pathlib import Path
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan, Task
 from workbench.deploy.model_card import CardFacts, OnnxFacts
+from workbench.refactor.requirements import distributions, installed_version, top_level_modules
 
 BASE_IMAGE = "python:3.11-slim"
 EXAMPLE_ROWS = 5
 PROBE_ROWS = 200
 FIT_METHODS = ("fit", "fit_transform", "fit_predict", "partial_fit")
-DIST_OF_MODULE = {"sklearn": "scikit-learn", "mlflow": "mlflow"}  # where the import name misleads
 
 
 class PackageError(WorkbenchError):
@@ -246,7 +245,7 @@ def features_module(plan: Plan, func: str, params: dict, before_cell: int) -> tu
                            hint=f"define {func} in the `functions` cell (or fix the tag's spelling)")
     ordered = sorted(chosen.values(), key=lambda d: (d.cell, d.line))
     imports = [d.source for d in ordered if d.kind == "import"]
-    modules = [m for source in imports for m in _imported_modules(source)]
+    modules = list(dict.fromkeys(m for source in imports for m in top_level_modules(source)))
     blocks = [f'"""Feature code of {plan.notebook} ({func} and what it reads), shipped with its model."""']
     if imports:
         blocks.append("\n".join(imports))
@@ -254,16 +253,6 @@ def features_module(plan: Plan, func: str, params: dict, before_cell: int) -> tu
         blocks.append("\n".join(f"{n} = {v!r}  # parameter of the run" for n, v in constants.items()))
     blocks += [d.source for d in ordered if d.kind != "import"]
     return "\n\n\n".join(blocks) + "\n", modules
-
-
-def _imported_modules(source: str) -> list[str]:
-    out = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            out += [a.name.split(".")[0] for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            out.append(node.module.split(".")[0])
-    return out
 
 
 def needed_columns(func: Callable, raw, columns: list[str]) -> list[str]:
@@ -283,35 +272,18 @@ def needed_columns(func: Callable, raw, columns: list[str]) -> list[str]:
 
 # --- requirements ----------------------------------------------------------------------------------
 
-def _distribution(module: str) -> str | None:
-    """The distribution that installs `module`; the cheap guesses first (scanning every installed
-    distribution's files costs seconds)."""
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
-
-    if module in sys.stdlib_module_names:
-        return None
-    if module in DIST_OF_MODULE:
-        return DIST_OF_MODULE[module]
-    try:
-        version(module)
-        return module
-    except PackageNotFoundError:
-        return (packages_distributions().get(module) or [module])[0]
-
-
 def pinned(modules: list[str]) -> list[str]:
-    """`dist==version` for the distributions providing `modules` (stdlib and Workbench left out)."""
-    from importlib.metadata import PackageNotFoundError, version
-
+    """`dist==version` for the installed distributions providing `modules` (the first of each; the
+    standard library, Workbench and what is not installed left out), after the scoring server's own."""
     out: dict[str, str] = {}
-    for module in ["mlflow", "cloudpickle", "pandas", "numpy", *modules]:
-        dist = _distribution(module)
+    base = ["mlflow", "cloudpickle", "pandas", "numpy"]
+    for dists in distributions(dict.fromkeys([*base, *modules])).values():
+        dist = dists[0] if dists else None
         if dist is None or dist.lower() in ("workbench", "mlflow-skinny") or dist in out:
             continue
-        try:
-            out[dist] = f"{dist}=={version(dist)}"
-        except PackageNotFoundError:
-            continue
+        version = installed_version(dist)
+        if version is not None:
+            out[dist] = f"{dist}=={version}"
     return list(out.values())
 
 

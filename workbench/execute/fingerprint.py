@@ -18,6 +18,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from workbench.refactor.requirements import imported_modules
+
 
 class HashCache:
     """md5 of files, remembered by (size, mtime_ns) across runs (stored in the pipeline's state)."""
@@ -60,21 +62,6 @@ def normalised_code(source: str) -> str:
         return ast.dump(ast.parse(source), annotate_fields=False, include_attributes=False)
     except SyntaxError:
         return source
-
-
-def imported_modules(source: str) -> list[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
-            names += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
-    return names
 
 
 def local_module_files(source: str, search: list[Path]) -> list[Path]:

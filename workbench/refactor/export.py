@@ -24,6 +24,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan, Task
 from workbench.core.secrets import env_name, is_secret, scrub_text
 from workbench.core.version import __version__
+from workbench.refactor.requirements import distributions, installed_version, top_level_modules
 
 MANIFEST = ".workbench-export.json"
 RANDOM_MODULE = {"numpy": "numpy", "random": "random"}
@@ -255,49 +256,16 @@ def render_requirements(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Import names whose distribution is named otherwise (the common ones; others are looked up).
-KNOWN_DISTRIBUTIONS = {
-    "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "cv2": "opencv-python",
-    "skimage": "scikit-image", "bs4": "beautifulsoup4", "dateutil": "python-dateutil",
-}
-
-
 def _imported_distributions(plan: Plan) -> list[str]:
-    from importlib import metadata
-
-    modules = set()
-    for d in plan.definitions.values():
-        if d.kind != "import":
-            continue
-        for line in d.source.split("\n"):
-            words = line.replace(",", " ").split()
-            if words[:1] == ["import"]:
-                modules.update(w.split(".")[0] for w in words[1:] if w != "as")
-            elif words[:1] == ["from"] and len(words) > 1:
-                modules.add(words[1].split(".")[0])
+    """`dist==version` for what the plan's import statements import (bare where not installed), Workbench's own included."""
+    modules = {m for d in plan.definitions.values() if d.kind == "import" for m in top_level_modules(d.source)}
     pins = {"workbench"}
-    mapping = None
-    for module in sorted(modules):
-        name = KNOWN_DISTRIBUTIONS.get(module, module)
-        try:
-            metadata.version(name)
-            pins.add(name)
-            continue
-        except metadata.PackageNotFoundError:
-            pass
-        if mapping is None:
-            # reads every installed package's metadata (~0.1 s): only when a name is unusual
-            try:
-                mapping = metadata.packages_distributions()
-            except Exception:  # noqa: BLE001 - pins are a convenience, never a failure
-                mapping = {}
-        pins.update(mapping.get(module, []))
+    for dists in distributions(sorted(modules)).values():
+        pins.update(dists)
     result = []
     for dist in sorted(pins, key=str.lower):
-        try:
-            result.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            result.append(dist)
+        version = installed_version(dist)
+        result.append(f"{dist}=={version}" if version is not None else dist)
     return result
 
 

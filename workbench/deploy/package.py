@@ -205,45 +205,19 @@ def features_module(plan: Plan, func: str, params: dict, before_cell: int) -> tu
     The definitions are the notebook's own statements (shared cells or task cells before the model),
     in notebook order; a parameter it reads becomes a constant with the run's value.
     """
-    from workbench.refactor.analysis import BUILTINS, analyse_cell
+    from workbench.refactor.planner import closure
 
-    defs = sorted((d for d in plan.definitions.values() if d.cell < before_cell),
-                  key=lambda d: (d.cell, d.line))
-
-    def binder(name: str):
-        for d in reversed(defs):
-            if name in d.binds:
-                return d
-        return None
-
-    chosen: dict[str, object] = {}
-    constants: dict[str, object] = {}
-    pending, seen = [func], set()
-    while pending:
-        name = pending.pop()
-        if name in seen or name in BUILTINS:
-            continue
-        seen.add(name)
-        d = binder(name)
-        if d is None:
-            if name in plan.parameters:
-                constants[name] = params.get(name, plan.parameters[name].value)
-                continue
+    ordered, unbound = closure((d for d in plan.definitions.values() if d.cell < before_cell), [func])
+    if func in unbound or func not in {n for d in ordered for n in d.binds}:
+        raise PackageError(f"`features:{func}` names no function defined before the model's cell",
+                           hint=f"define {func} in the `functions` cell (or fix the tag's spelling)")
+    for name in unbound:
+        if name not in plan.parameters:
             raise PackageError(
                 f"the features function {func!r} reads {name!r}, which is neither a shared definition nor "
                 "a parameter", hint=f"define {name!r} in the `functions` or `imports` cell, or pass it to "
                 f"{func!r} as an argument, so that it can be shipped with the model")
-        if d.id in chosen:
-            continue
-        chosen[d.id] = d
-        for stmt in analyse_cell(d.source, d.cell):
-            pending.extend(n for n, _ in stmt.reads)
-            for names in stmt.deferred.values():
-                pending.extend(names)
-    if func not in {n for d in chosen.values() for n in d.binds}:
-        raise PackageError(f"`features:{func}` names no function defined before the model's cell",
-                           hint=f"define {func} in the `functions` cell (or fix the tag's spelling)")
-    ordered = sorted(chosen.values(), key=lambda d: (d.cell, d.line))
+    constants = {n: params.get(n, p.value) for n, p in plan.parameters.items() if n in unbound}
     imports = [d.source for d in ordered if d.kind == "import"]
     modules = list(dict.fromkeys(m for source in imports for m in top_level_modules(source)))
     blocks = [f'"""Feature code of {plan.notebook} ({func} and what it reads), shipped with its model."""']

@@ -79,6 +79,12 @@ class Statement:
     file_writes: list[tuple[str, int]] = field(default_factory=list)
     constructed: dict[str, str] = field(default_factory=dict)  # name -> dotted constructor called
 
+    def needs(self, name: str) -> list[str]:
+        """What using `name`, bound here, needs: the names the statement reads, then, when `name` is
+        a function or class, the globals its body reads once called. The one rule for what a
+        definition pulls in (the planner's, and `planner.closure`'s)."""
+        return [n for n, _ in self.reads] + list(self.deferred.get(name, ()))
+
 
 def dotted(node: ast.AST) -> str | None:
     """`np.random.seed` -> 'np.random.seed'; None for anything that is not a plain name chain."""

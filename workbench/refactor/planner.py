@@ -13,6 +13,7 @@ import ast
 import gc
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -492,9 +493,7 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
                     pending.extend((g, line) for g in _expression_reads(param.source))
         elif binding.kind == "def":
             _use_definition(planner, task, binding.ref)
-            d = planner.def_statements[binding.ref]
-            pending.extend((g, line) for g, _ in d.reads)
-            pending.extend((g, line) for g in d.deferred.get(n, ()))
+            pending.extend((g, line) for g in planner.def_statements[binding.ref].needs(n))
         elif binding.kind == "task":
             up = binding.owner
             if binding.ctor in UNSAVEABLE:
@@ -602,6 +601,34 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         sure.discard(n)
     sure |= stmt.binds
     own.append(stmt)
+
+
+def closure(definitions: Iterable[Definition], names: Iterable[str]) -> tuple[list[Definition], list[str]]:
+    """The definitions `names` need, transitively, by the rule a task's reads pull in definitions:
+    a name is bound by the latest of `definitions` (notebook order) that binds it, and using it
+    needs what that statement needs for it (`Statement.needs`: its reads, and a function's globals).
+
+    Returns those definitions in notebook order, and the names none binds (builtins left out) in
+    the order met; their own needs are not followed (a parameter's, say).
+    """
+    defs = sorted(definitions, key=lambda d: (d.cell, d.line))
+    chosen: dict[str, Definition] = {}
+    unbound: list[str] = []
+    pending, seen = list(names), set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        d = next((d for d in reversed(defs) if name in d.binds), None)
+        if d is None:
+            if name not in BUILTINS:
+                unbound.append(name)
+            continue
+        chosen[d.id] = d
+        for stmt in analyse_cell(d.source, d.cell):
+            pending.extend(stmt.needs(name))
+    return sorted(chosen.values(), key=lambda d: (d.cell, d.line)), unbound
 
 
 def _use_definition(planner: _Planner, task: Task, ref: str) -> None:

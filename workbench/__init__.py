@@ -1,14 +1,31 @@
 """Workbench: promote a tagged Jupyter notebook into a tested, tracked Ploomber pipeline.
 
-The package root stays import-light (the CLI must start fast); the public runtime API for task
-code lives in `workbench.runtime`.
+The package root stays import-light (the CLI must start fast): everything here is loaded on first
+use. The Python API (`workbench.plan`, `workbench.run`, `workbench.verify`, ...) is workbench.api;
+the runtime API for task code (`workbench.log_metric`, `workbench.xp`...) is workbench.runtime.
 """
 
 from workbench.core.version import __version__ as __version__
 
+__all__ = [
+    "__version__",
+    # the Python API (workbench.api)
+    "export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "verify",
+    # for task code (workbench.runtime)
+    "device_name", "log_metric", "to_host", "xp",
+    # `%load_ext workbench`
+    "load_ipython_extension",
+]
+
+_API = frozenset(("export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "verify"))
+
 
 def __getattr__(name: str):
-    # `workbench.log_metric(...)` in task code, without importing anything at `import workbench`
+    # `workbench.run(...)`, `workbench.log_metric(...)`: imported when first used, not at `import workbench`
+    if name in _API:
+        from workbench import api
+
+        return getattr(api, name)
     if name == "log_metric":
         from workbench.runtime.metrics import log_metric
 
@@ -17,7 +34,11 @@ def __getattr__(name: str):
         from workbench.runtime import devices
 
         return getattr(devices, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython):

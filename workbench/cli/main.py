@@ -8,6 +8,7 @@ and every import on this path is paid on every call. Errors a user can fix are p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -39,33 +40,21 @@ Typical session:
 
 def _display(path: Path) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path.resolve())
+    from workbench.workflows.targets import display
 
-
-def _project_path(path: Path) -> str:
-    """A notebook's path relative to its git repository, so that generated files say the same
-    whichever folder the command ran from; else as the user would type it."""
-    resolved = path.resolve()
-    for parent in resolved.parents:
-        if (parent / ".git").exists():
-            return resolved.relative_to(parent).as_posix()
-    return _display(path)
+    return display(path)
 
 
 def _plan(notebook: str):
-    from workbench.refactor.notebook import read_notebook
-    from workbench.refactor.planner import build_plan
+    from workbench import api
 
-    return build_plan(read_notebook(notebook, _project_path(Path(notebook))))
+    return api.plan(notebook)
 
 
 def _default_pipeline_dir(notebook: str) -> Path:
-    from workbench.core.plan import slug
+    from workbench.workflows.targets import default_pipeline_dir
 
-    return Path("pipelines") / slug(Path(notebook).stem)
+    return default_pipeline_dir(notebook)
 
 
 def _print_warnings(plan, stream=sys.stderr) -> None:
@@ -111,120 +100,94 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def _export(notebook: str, output: str | None, force: bool, quiet: bool = False, plan=None):
-    from workbench.refactor.export import export
-
-    plan = plan or _plan(notebook)
-    out = Path(output) if output else _default_pipeline_dir(notebook)
-    result = export(plan, out, notebook, force=force)
-    if not quiet:
-        _print_warnings(plan)
-        changed = ", ".join(result.written) or "nothing changed"
-        print(f"exported {plan.notebook} -> {_display(out)}/ ({len(plan.tasks)} tasks; written: {changed})")
-        for backup in result.backups:
-            print(f"kept your edited file as {backup}")
-    return plan, out
-
-
 def cmd_export(args) -> int:
-    _export(args.notebook, args.output, args.force)
+    from workbench import api
+
+    exported = api.export(args.notebook, args.output, args.force)
+    plan = exported.plan
+    _print_warnings(plan)
+    changed = ", ".join(exported.written) or "nothing changed"
+    print(f"exported {plan.notebook} -> {_display(exported.directory)}/ ({len(plan.tasks)} tasks; written: {changed})")
+    for backup in exported.backups:
+        print(f"kept your edited file as {backup}")
     return 0
-
-
-def _resolve_target(target: str, output: str | None, pairs: list[str]):
-    """(plan, pipeline folder, typed overrides). A notebook is exported first (only changed files
-    are written), after its parameters were checked; a folder is used as it is."""
-    from workbench.execute.build import load_plan
-    from workbench.refactor.params import parse_overrides
-
-    path = Path(target)
-    if path.suffix == ".ipynb":
-        plan = _plan(target)
-        overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
-        plan, out = _export(target, output, False, quiet=True, plan=plan)
-        return plan, out.resolve(), overrides
-    plan = load_plan(path)
-    overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
-    return plan, path.resolve(), overrides
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def cmd_run(args) -> int:
-    import warnings
+class _Events:
+    """Where a command's events go: as text lines on stderr (the lines `workbench run` always
+    printed), or with `--events jsonl` as one JSON object per line (`Event.to_dict()`) on stdout,
+    where the lines the command prints on stdout otherwise become Message events (level output)."""
 
-    from workbench.core.errors import RunError
-    from workbench.lineage import records as rec
-    from workbench.refactor.params import effective
+    def __init__(self, jsonl: bool = False, stream=None) -> None:
+        self.jsonl, self.stream = jsonl, stream
+
+    def __call__(self, event) -> None:
+        if self.jsonl:
+            self.stream.write(json.dumps(event.to_dict(), default=str) + "\n")
+            self.stream.flush()
+            return
+        from workbench.core.events import text
+
+        line = text(event)
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
+
+    def out(self, text: str = "") -> None:
+        """A line of the command's output: stdout, or an output Message with --events jsonl."""
+        if not self.jsonl:
+            print(text)
+            return
+        from workbench.core.events import Message
+
+        for line in str(text).splitlines() or [""]:
+            self(Message(line, level="output"))
+
+    def warn(self, text: str) -> None:
+        from workbench.core.events import Message
+
+        self(Message(text, level="warning"))
+
+
+_EVENTS = _Events()
+
+
+def _events(args) -> _Events:
+    """The event sink of this command (main sets it up for --events jsonl)."""
+    return _EVENTS
+
+
+def cmd_run(args) -> int:
+    from workbench import api
     from workbench.workflows.sweep import has_lists, unescape
 
     if args.grid or has_lists(args.param):
         return _cmd_sweep(args, "pipeline")
-    plan, pipeline, overrides = _resolve_target(args.target, args.output, unescape(args.param))
-    params = effective(plan.parameters, overrides)
-    notebook = Path(args.target) if args.target.endswith(".ipynb") else None
-    run_id, started = rec.new_run_id(), time.time()
-    failure = None
-    try:
-        result = _build_on(args, pipeline, plan, params, run_id)
-    except RunError as exc:
-        failure, result = exc, getattr(exc, "result", None)
-        if result is None:
-            raise
-    if failure is None and not result.ran:
-        print(f"nothing to do: every task of {_display(pipeline)} is up to date ({result.seconds:.2f}s)")
+    events = _events(args)
+    outcome = api.run(args.target, unescape(args.param), force=args.force, jobs=args.jobs, executor=args.executor,
+                      scheduler=args.scheduler, products=args.products, require_gpu=args.require_gpu,
+                      output=args.output, version=not args.no_version, tracking=_tracking_mode(args),
+                      on_event=events)
+    result, pipeline = outcome.result, outcome.pipeline
+    if outcome.status == "UP_TO_DATE":
+        events.out(f"nothing to do: every task of {_display(pipeline)} is up to date ({result.seconds:.2f}s)")
         return 0
-    root = rec.project_root(pipeline, notebook)
-    status = "FAILED" if failure else "FINISHED"
-    record = rec.assemble(plan, pipeline, root, result, params, run_id, started, status)
-    if status == "FINISHED":
-        _add_fairness(plan, pipeline, record)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if not args.no_version:
-            try:
-                rec.version_data(record, plan, pipeline, root, params, progress=_progress)
-            except WorkbenchError as exc:
-                print(f"warning: data not versioned: {exc}", file=sys.stderr)
-        rec.save_record(record, root)
-        mode = "off" if args.no_track else (args.tracking or os.environ.get("WORKBENCH_TRACKING") or "background")
-        if mode != "off":
-            rec.track_run(record, root, mode)
-            rec.save_record(record, root)
-    for w in caught:
-        if not issubclass(w.category, ResourceWarning):  # the detached sync outlives its Popen
-            print(f"warning: {w.message}", file=sys.stderr)
-    if failure is not None:
-        print(f"run {run_id} recorded as FAILED", file=sys.stderr)
-        raise failure
+    if outcome.error is not None:
+        raise outcome.error
+    if outcome.fairness:
+        events.out(outcome.fairness)
     for t in result.tasks:
         mark = f"ran in {t.seconds:.2f}s" if t.status == "ran" else "up to date"
-        print(f"  {t.name:<20} {mark}")
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items())
-    print(f"ran {len(result.ran)} of {len(result.tasks)} task(s) in {result.seconds:.1f}s; "
-          f"products in {_display(pipeline / 'products')}/")
-    print(f"run {run_id}" + (f": {metrics}" if metrics else "")
-          + (f" (MLflow run {record['mlflow_run_id']})" if record.get("mlflow_run_id") else ""))
+        events.out(f"  {t.name:<20} {mark}")
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in outcome.metrics.items())
+    events.out(f"ran {len(result.ran)} of {len(result.tasks)} task(s) in {result.seconds:.1f}s; "
+               f"products in {_display(pipeline / 'products')}/")
+    events.out(f"run {outcome.run_id}" + (f": {metrics}" if metrics else "")
+               + (f" (MLflow run {outcome.mlflow_run_id})" if outcome.mlflow_run_id else ""))
     return 0
-
-
-def _add_fairness(plan, pipeline: Path, record: dict) -> None:
-    """`sensitive:COLUMN`: the metric per group and the largest gap join the run's metrics."""
-    from workbench.quality.fairness import FairnessError, evaluate_run, sensitive_columns
-
-    if not sensitive_columns(plan):
-        return
-    try:
-        result = evaluate_run(plan, pipeline)
-    except FairnessError as exc:
-        print(f"warning: no per-group evaluation: {exc}", file=sys.stderr)
-        return
-    if result is not None:
-        print(result.table())
-        record["metrics"].update(result.metrics())
-        record["fairness"] = result.to_dict()
 
 
 def _root_for(target: str | None) -> Path:
@@ -248,10 +211,10 @@ def cmd_init(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from workbench import api
     from workbench.core.tables import text_table
-    from workbench.lineage import records as rec
 
-    records = rec.load_records(_root_for(None), args.pipeline)
+    records = api.runs(args.pipeline)
     if args.json:
         keys = ("id", "kind", "sweep_id", "pipeline", "status", "started", "ended", "params", "metrics", "data", "git",
                 "mlflow_run_id", "user", "device")
@@ -313,29 +276,10 @@ def cmd_checkout(args) -> int:
 
 
 def cmd_lineage(args) -> int:
-    from workbench.execute.build import load_plan
-    from workbench.lineage import records as rec
+    from workbench import api
 
-    root = _root_for(None)
-    records = [r for r in rec.load_records(root)
-               if r["status"] == "FINISHED" and r.get("kind", "pipeline") == "pipeline"]
-    if args.run:
-        records = [rec.find_record(root, args.run)]
-        if records[0].get("kind", "pipeline") != "pipeline":
-            raise WorkbenchError(f"run {records[0]['id']} ran the notebook itself: it has no products",
-                                 hint="give a pipeline run (`workbench runs` shows each run's kind)")
-    pipelines = {r["pipeline"]: r for r in reversed(records)}
-    target = args.product
-    for _name, record in sorted(pipelines.items(), key=lambda kv: -kv[1]["started"]):
-        plan = load_plan(root / record["pipeline_dir"])
-        try:
-            lines = rec.lineage(plan, record, target)
-        except WorkbenchError:
-            continue
-        print("\n".join(lines))
-        return 0
-    raise WorkbenchError(f"no finished run produced {target!r}",
-                         hint="name a product as TASK/VARIABLE (see `workbench plan`), after a `workbench run`")
+    print("\n".join(api.lineage(args.product, run=args.run)))
+    return 0
 
 
 def cmd_sync(args) -> int:
@@ -358,28 +302,13 @@ def cmd_sync(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from workbench.refactor.params import effective
-    from workbench.verify.pipeline import verify
+    from workbench import api
 
-    plan, pipeline, overrides = _resolve_target(args.notebook, args.output, args.param)
-    names = {v for t in plan.tasks for v in t.outputs}
-    qualified = {f"{t.name}.{v}" for t in plan.tasks for v in t.outputs}
-    unknown = [n for n in args.ignore if n not in names | qualified]
-    if unknown:
-        raise WorkbenchError(f"--ignore {unknown[0]}: no task of {plan.notebook} passes on a value of that name",
-                             hint="the values verify compares: " + ", ".join(sorted(names)))
-    if getattr(args, "devices", None):
-        from workbench.verify.devices import verify_devices
-
-        report = verify_devices(pipeline, plan, args.param, args.devices, progress=_progress,
-                                ignore=frozenset(args.ignore))
-        print(report.table())
-        print(report.summary())
-        return 0 if report.ok else 1
-    report = verify(Path(args.notebook), pipeline, plan, effective(plan.parameters, overrides),
-                    overrides, progress=_progress, ignore=frozenset(args.ignore))
-    print(report.table())
-    print(report.summary())
+    events = _events(args)
+    report = api.verify(args.notebook, args.param, ignore=args.ignore, devices=getattr(args, "devices", None),
+                        output=args.output, on_event=events)
+    events.out(report.table())
+    events.out(report.summary())
     return 0 if report.ok else 1
 
 
@@ -402,47 +331,35 @@ def _tracking_options(s) -> None:
                    "all (env WORKBENCH_TRACKING)")
 
 
+def _events_option(s) -> None:
+    s.add_argument("--events", choices=["text", "jsonl"], default="text",
+                   help="how progress is reported: text lines on stderr (default), or jsonl: one JSON "
+                   "object per event on stdout (task_started, task_finished, task_skipped, task_failed, "
+                   "run_finished, verify_row, verify_finished, package_finished, message) and nothing "
+                   "else there; what the command prints otherwise comes as message events of level "
+                   "output, an error as a message of level error (exit status as without it)")
+
+
 def _tracking_mode(args) -> str:
-    return "off" if args.no_track else (args.tracking or os.environ.get("WORKBENCH_TRACKING") or "background")
+    from workbench.workflows.run import tracking_mode
+
+    return tracking_mode(args.tracking, track=not args.no_track)
 
 
 def _cmd_sweep(args, kind: str) -> int:
     """A sweep of the pipeline (`run`) or of the notebook (`rerun`): every value checked first."""
-    import warnings
+    from workbench import api
 
-    from workbench.execute.build import load_plan
-    from workbench.lineage import records as rec
-    from workbench.workflows.sweep import SweepError, parse_rank, read_grid, run_sweep
-
+    events = _events(args)
     target = args.target if kind == "pipeline" else args.notebook
-    is_notebook = target.endswith(".ipynb")
-    if kind == "notebook" and args.output:
-        raise SweepError("-o names one executed notebook; a sweep keeps each combination's",
-                         hint="drop -o: each run's notebook is kept in .workbench/reruns/<run id>/")
-    plan = _plan(target) if is_notebook else load_plan(Path(target))
-    grid = read_grid(args.param, args.grid, plan)
-    metric, direction = parse_rank(args.rank)
-    pipeline = notebook = None
-    if kind == "pipeline":
-        pipeline = _export(target, args.output, False, quiet=True, plan=plan)[1].resolve() if is_notebook \
-            else Path(target).resolve()
-        root = rec.project_root(pipeline, Path(target) if is_notebook else None)
-    else:
-        notebook = Path(target)
-        root = rec.project_root(_default_pipeline_dir(target), notebook)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = run_sweep(kind, plan, grid, root=root, metric=metric, direction=direction, pipeline=pipeline,
-                           notebook=notebook, jobs=args.jobs, version=not args.no_version,
-                           tracking=_tracking_mode(args), progress=_progress)
-    for w in caught:
-        if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
-            print(f"warning: {w.message}", file=sys.stderr)
-    print(result.table())
+    result = api.sweep(target, args.grid, params=args.param, notebook=kind == "notebook", rank=args.rank,
+                       jobs=args.jobs, output=args.output, version=not args.no_version,
+                       tracking=_tracking_mode(args), on_event=events)
+    events.out(result.table())
     parent = result.record.get("mlflow_run_id")
-    print(f"sweep {result.record['id']}: {len(result.members)} run(s)"
-          + (f", best {result.record['sweep']['best']}" if result.record["sweep"]["best"] else "")
-          + (f" (MLflow parent run {parent})" if parent else ""))
+    events.out(f"sweep {result.record['id']}: {len(result.members)} run(s)"
+               + (f", best {result.record['sweep']['best']}" if result.record["sweep"]["best"] else "")
+               + (f" (MLflow parent run {parent})" if parent else ""))
     for m in result.failed:
         first = (m.record.get("error") or "failed").splitlines()[0]
         print(f"run {m.record['id']} ({m.label()}) FAILED: {first}", file=sys.stderr)
@@ -450,45 +367,20 @@ def _cmd_sweep(args, kind: str) -> int:
 
 
 def cmd_rerun(args) -> int:
-    import warnings
-
-    from workbench.lineage import records as rec
-    from workbench.refactor.params import effective, parse_overrides
-    from workbench.workflows.rerun import rerun
+    from workbench import api
     from workbench.workflows.sweep import has_lists, unescape
 
     if args.grid or has_lists(args.param):
         return _cmd_sweep(args, "notebook")
-    plan = _plan(args.notebook)
-    overrides = parse_overrides(unescape(args.param), plan.parameters, plan.notebook,
-                                {c.index: c.id for c in plan.cells})
-    notebook = Path(args.notebook)
-    root = rec.project_root(_default_pipeline_dir(args.notebook), notebook)
-    run_id = rec.new_run_id()
-    record, failure = rerun(notebook, plan, effective(plan.parameters, overrides), overrides, root, run_id,
-                            Path(args.output) if args.output else None, progress=_progress)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if not args.no_version:
-            try:
-                rec.version_inputs([record], plan, notebook.resolve().parent, root, record["params"])
-            except WorkbenchError as exc:
-                print(f"warning: data not versioned: {exc}", file=sys.stderr)
-        rec.save_record(record, root)
-        mode = _tracking_mode(args)
-        if mode != "off":
-            rec.track_run(record, root, mode)
-            rec.save_record(record, root)
-    for w in caught:
-        if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
-            print(f"warning: {w.message}", file=sys.stderr)
-    if failure is not None:
-        print(f"run {run_id} recorded as FAILED", file=sys.stderr)
-        raise failure
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items())
-    print(f"executed notebook: {_display(Path(record['executed_notebook']))}")
-    print(f"run {run_id} (notebook)" + (f": {metrics}" if metrics else "")
-          + (f" (MLflow run {record['mlflow_run_id']})" if record.get("mlflow_run_id") else ""))
+    events = _events(args)
+    outcome = api.rerun(args.notebook, unescape(args.param), output=args.output, version=not args.no_version,
+                        tracking=_tracking_mode(args), on_event=events)
+    if outcome.error is not None:
+        raise outcome.error
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in outcome.metrics.items())
+    events.out(f"executed notebook: {_display(outcome.executed_notebook)}")
+    events.out(f"run {outcome.run_id} (notebook)" + (f": {metrics}" if metrics else "")
+               + (f" (MLflow run {outcome.mlflow_run_id})" if outcome.mlflow_run_id else ""))
     return 0
 
 
@@ -496,9 +388,16 @@ def cmd_monitor(args) -> int:
     from workbench.lineage.records import project_root
     from workbench.monitor.report import monitor
 
+    retrain = None
+    if args.retrain:
+        from workbench.workflows.retrain import retrain as retrain_workflow
+
+        def retrain(pipeline, root, name):
+            return retrain_workflow(pipeline, root, name, on_event=_events(args))
+
     result = monitor(args.model, project_root(Path.cwd()), since=args.since,
                      rules_file=Path(args.rules) if args.rules else None, webhook=args.webhook,
-                     retrain=args.retrain, track=not args.no_track, progress=_progress)
+                     retrain=retrain, track=not args.no_track, progress=_progress)
     s = result.service
     rate = "-" if s.error_rate is None else f"{s.error_rate:.2%}"
     latency = ", ".join(f"{k} {v:.1f} ms" for k, v in s.latency_ms.items())
@@ -530,7 +429,9 @@ def cmd_serve(args) -> int:
 
 def _pipeline_folder(target: str) -> Path:
     """A pipeline folder, or the default folder of a notebook's pipeline."""
-    return _default_pipeline_dir(target) if target.endswith(".ipynb") else Path(target)
+    from workbench.workflows.targets import pipeline_folder
+
+    return pipeline_folder(target)
 
 
 def cmd_ci(args) -> int:
@@ -585,22 +486,21 @@ def cmd_gate(args) -> int:
 
 
 def cmd_package(args) -> int:
-    from workbench.deploy.package import package, result_json, summary
+    from workbench import api
+    from workbench.deploy.package import result_json, summary
 
-    result = package(Path(args.target), run_id=args.run, output=Path(args.output) if args.output else None,
-                     register=not args.no_register, progress=_progress, name=args.name)
-    for note in result.warnings:
-        print(f"warning: {note}", file=sys.stderr)
-    print(result_json(result) if args.json else summary(result))
+    events = _events(args)
+    result = api.package(args.target, run_id=args.run, output=args.output, register=not args.no_register,
+                         name=args.name, on_event=events)
+    events.out(result_json(result) if args.json else summary(result))
     return 0
 
 
 def cmd_promote(args) -> int:
-    from workbench.deploy.registry import promote
-    from workbench.lineage.records import project_root
+    from workbench import api
 
-    result = promote(args.name, args.alias, project_root(Path.cwd()), version=args.version, force=args.force,
-                     reason=args.reason, rollback=args.rollback)
+    result = api.promote(args.name, args.alias, version=args.version, force=args.force, reason=args.reason,
+                         rollback=args.rollback)
     for note in result.notes:
         print(note)
     if result.gate is not None and result.gate.rows:
@@ -620,23 +520,6 @@ def cmd_promote(args) -> int:
     before = f" (was version {result.previous})" if result.previous else " (no version held it before)"
     print(f"{args.name}@{args.alias} -> version {result.version}{before}{how}")
     return 0
-
-
-def _build_on(args, pipeline, plan, params, run_id):
-    """run.build locally, or on Dask with --executor dask (same result shape, recorded the same)."""
-    if getattr(args, "executor", "local") == "dask":
-        from workbench.execute.dask_runner import build_on_dask
-
-        return build_on_dask(pipeline, plan, params, scheduler=args.scheduler, force=args.force,
-                             progress=_progress, run_id=run_id, require_gpu=args.require_gpu,
-                             products=getattr(args, "products", None))
-    for option in ("scheduler", "products"):
-        if getattr(args, option, None):
-            raise WorkbenchError(f"--{option} needs --executor dask", hint="add --executor dask")
-    from workbench.execute.build import build
-
-    return build(pipeline, plan, params, force=args.force, jobs=args.jobs, progress=_progress, run_id=run_id,
-                 require_gpu=getattr(args, "require_gpu", False))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -700,6 +583,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--require-gpu", action="store_true",
                    help="stop before any task runs if the `gpu` tasks cannot get a GPU (by default they "
                    "run on the CPU with a warning)")
+    _events_option(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("verify", formatter_class=fmt, help="prove the pipeline reproduces the notebook",
@@ -718,6 +602,7 @@ def parser() -> argparse.ArgumentParser:
                    help="check that value NAME (or TASK.NAME) exists in both runs but do not compare it: "
                    "for values that differ on every run, such as timings. To say it once for good, tag "
                    "the cell that computes it `volatile:NAME` (or `volatile:A,B`)")
+    _events_option(s)
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("init", formatter_class=fmt, help="make this folder a versioned Workbench project",
@@ -784,6 +669,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N combinations of a sweep at once")
     _tracking_options(s)
     s.add_argument("--no-version", action="store_true", help="do not version the input files with DVC")
+    _events_option(s)
     s.set_defaults(func=cmd_rerun)
 
     # --- subcommands: ci / validate / gate ---
@@ -848,6 +734,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--name", help="registered model name (default: the pipeline's name)")
     s.add_argument("--no-register", action="store_true", help="build the folder only; do not register")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
+    _events_option(s)
     s.set_defaults(func=cmd_package)
 
     s = sub.add_parser(
@@ -927,18 +814,46 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _EVENTS
     args = parser().parse_args(argv)
     if not getattr(args, "func", None):
         parser().print_help()
         return 2
     os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
     started = time.perf_counter()
-    try:
-        return args.func(args)
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"interrupted after {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        return 130
+    with _event_stream(getattr(args, "events", "text") == "jsonl") as events:
+        _EVENTS = events
+        try:
+            return args.func(args)
+        except WorkbenchError as exc:
+            if events.jsonl:
+                from workbench.core.events import Message
 
+                events(Message(str(exc), level="error"))
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print(f"interrupted after {time.perf_counter() - started:.1f}s", file=sys.stderr)
+            return 130
+        finally:
+            _EVENTS = _Events()
+
+
+@contextlib.contextmanager
+def _event_stream(jsonl: bool):
+    """With --events jsonl, stdout carries the events only: whatever else writes to file
+    descriptor 1 (a library's print, a subprocess) goes to stderr while the command runs."""
+    if not jsonl:
+        yield _Events()
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    stream = os.fdopen(os.dup(saved), "w", encoding="utf-8", buffering=1)
+    try:
+        yield _Events(jsonl=True, stream=stream)
+    finally:
+        sys.stdout.flush()
+        stream.close()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import Location, RunError, WorkbenchError
+from workbench.core.events import EventHandler, TaskFinished, TaskSkipped, TaskStarted, say
+from workbench.core.events import TaskFailed as TaskFailedEvent
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
 from workbench.execute.fingerprint import HashCache, local_module_files, normalised_code, task_key
 
@@ -180,29 +182,34 @@ def _why_run(name: str, key: str, keys: _Keys, recorded: dict | None, force: boo
     return ""
 
 
-def build(pipeline: Path, plan: Plan, params: dict, *, progress=None, **options) -> RunResult:
+def build(pipeline: Path, plan: Plan, params: dict, *, on_event: EventHandler | None = None,
+          **options) -> RunResult:
     """Run what is outdated, task by task in dependency order; returns what ran.
 
-    Raises RunError naming the failing task and notebook cell. Tasks that finished before a failure
-    keep their (complete) products and are not rerun next time; the failed one is. GPU tasks get
-    devices from `placement` (scheduling.py; `device="cpu"` runs everything on the CPU); `runner`
-    replaces local execution (dask_executor.py). One build of a pipeline at a time: a second one
-    waits for the first (locking.py)."""
+    `on_event` receives typed events (core/events.py): TaskStarted and TaskFinished for each task
+    that runs, TaskSkipped for each up to date one, TaskFailed for the one that failed, Messages
+    (a waiting lock, a GPU warning). Raises RunError naming the failing task and notebook cell.
+    Tasks that finished before a failure keep their (complete) products and are not rerun next
+    time; the failed one is. GPU tasks get devices from `placement` (scheduling.py;
+    `device="cpu"` runs everything on the CPU); `runner` replaces local execution
+    (dask_executor.py). One build of a pipeline at a time: a second one waits for the first
+    (locking.py)."""
     from workbench.execute.locking import pipeline_lock
 
-    with pipeline_lock(pipeline, progress):
-        return _build(pipeline, plan, params, progress=progress, **options)
+    with pipeline_lock(pipeline, on_event):
+        return _build(pipeline, plan, params, on_event=on_event, **options)
 
 
 def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
-           progress=None, run_id: str | None = None, require_gpu: bool = False, device: str | None = None,
-           runner=None, placement=None) -> RunResult:
+           on_event: EventHandler | None = None, run_id: str | None = None, require_gpu: bool = False,
+           device: str | None = None, runner=None, placement=None) -> RunResult:
     from workbench.execute.scheduling import place
 
+    emit = on_event or (lambda event: None)
     if placement is None:
         requested = {t.name: t.gpu for t in plan.tasks}
         placement = place(requested, require=require_gpu or device == "gpu", force_cpu=device == "cpu",
-                          progress=progress)
+                          progress=say(on_event))
     started = time.perf_counter()
     result = RunResult(pipeline, params)
     state = load_state(pipeline)
@@ -226,8 +233,7 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
         recorded[name] = {"key": task_keys[name], "products": keys.products(name), "run": run_id}
         info = {"device": placement.labels.get(name), **(extra[0] if extra else {})}
         done[name] = TaskResult(name, "ran", seconds, peak, run_id, **info)
-        if progress:
-            progress(f"  {name} done in {seconds:.2f}s")
+        emit(TaskFinished(name, seconds, peak_memory_mb=peak, device=info.get("device")))
 
     try:
         while len(done) < len(plan.order) and failure is None:
@@ -243,13 +249,13 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
                 if not why:
                     progressed = True
                     done[name] = TaskResult(name, "skipped", made_by=recorded[name].get("run"))
+                    emit(TaskSkipped(name))
                     continue
                 env = placement.claim(name)
                 if env is None:  # its GPUs are all taken: it starts when a GPU task ends
                     continue
                 progressed = True
-                if progress:
-                    progress(f"running {name} ({why})")
+                emit(TaskStarted(name, why))
                 recorded.pop(name, None)  # until it succeeds, nothing of it is trusted
                 _save_state(pipeline, {**state, "hashes": hashes.entries})
                 running[name] = runner.submit(name, env)
@@ -270,7 +276,12 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
     result.tasks = [done.get(n, TaskResult(n, "not run")) for n in plan.order]
     result.seconds = time.perf_counter() - started
     if failure is not None:
-        raise _task_error(pipeline, plan, [failure[0]], failure[1], result) from None
+        error = _task_error(pipeline, plan, [failure[0]], failure[1], result)
+        where = error.location
+        emit(TaskFailedEvent(failure[0], error.detail.splitlines()[0] if error.detail else error.message,
+                        cell=where.cell if where else None, line=where.line if where else None,
+                        message=str(error)))
+        raise error from None
     return result
 
 

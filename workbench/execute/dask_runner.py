@@ -34,13 +34,14 @@ class DaskError(WorkbenchError):
 
 
 def build_on_dask(pipeline: Path, plan: Plan, params: dict, *, scheduler: str | None = None,
-                  force: bool = False, progress=None, run_id: str | None = None,
+                  force: bool = False, on_event=None, run_id: str | None = None,
                   require_gpu: bool = False, products: str | None = None) -> RunResult:
     """`run.build` on a Dask cluster: the one at `scheduler`, or a LocalCluster started for the run;
     products exchanged through the pipeline folder, or through the store at `products`."""
+    from workbench.core.events import say as messages
     from workbench.execute.scheduling import Placement, discover, effective_needs
 
-    say = progress or (lambda line: None)
+    say = messages(on_event) or (lambda line: None)
     store = None
     if products:
         from workbench.execute.product_store import ProductStore
@@ -65,7 +66,7 @@ def build_on_dask(pipeline: Path, plan: Plan, params: dict, *, scheduler: str | 
         placement = Placement(needs, [], limit=False)
         slots = sum(w.get("nthreads", 1) for w in workers.values())
         runner = DaskRunner(client, pipeline, params, placement, store)
-        return build(pipeline, plan, params, force=force, jobs=max(2, slots), progress=progress,
+        return build(pipeline, plan, params, force=force, jobs=max(2, slots), on_event=on_event,
                      run_id=run_id, runner=runner, placement=placement)
     finally:
         if store is not None:

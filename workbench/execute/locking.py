@@ -17,10 +17,11 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.core.errors import RunError
+from workbench.core.events import EventHandler, Message
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -35,8 +36,9 @@ def _holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def pipeline_lock(pipeline: Path, progress: Callable[[str], None] | None = None,
+def pipeline_lock(pipeline: Path, on_event: EventHandler | None = None,
                   timeout: float | None = None) -> Iterator[None]:
+    """Hold the pipeline's build lock; while another process holds it, wait (a Message says so)."""
     if timeout is None:
         timeout = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", DEFAULT_TIMEOUT))
     folder = pipeline / ".workbench"
@@ -47,8 +49,8 @@ def pipeline_lock(pipeline: Path, progress: Callable[[str], None] | None = None,
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if progress:
-                progress(f"waiting: {_holder(path)} is building {pipeline} (at most {timeout:.0f}s)")
+            if on_event:
+                on_event(Message(f"waiting: {_holder(path)} is building {pipeline} (at most {timeout:.0f}s)"))
             deadline = time.monotonic() + timeout
             while True:
                 time.sleep(0.2)

@@ -7,10 +7,11 @@ alert rules (alerts.py; the `alerts:` section of the pipeline's checks.yaml), wr
 with a plot per drifted feature, and logs all of it to MLflow (experiment `workbench/monitor/<name>`).
 
 When a rule fires: exit status 1, a POST to the webhook if one is configured, and with `--retrain`
-the loop closes: the pipeline runs again on the newest data version (`dvc pull` where a remote
-holds newer data, then `workbench run --force`), its model goes through the gate against the
-champion, and if it passes it is packaged, registered and proposed as `challenger` (promoting it
-stays a decision: `workbench promote NAME --alias champion`). Each step is tracked.
+the loop closes (workflows/retrain.py, given to `monitor` as its `retrain` callback): the pipeline
+runs again on the newest data version (`dvc pull` where a remote holds newer data, then a forced
+run), its model goes through the gate against the champion, and if it passes it is packaged,
+registered and proposed as `challenger` (promoting it stays a decision: `workbench promote NAME
+--alias champion`). Each step is tracked.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import html
 import io
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 
 MONITORING_DIR = Path(".workbench") / "monitoring"
+
+Retrain = Callable[[Path, Path, str], dict]  # (pipeline folder, project root, model name) -> the steps taken
 
 
 class MonitorError(WorkbenchError):
@@ -232,8 +233,10 @@ def _num(value: float | None) -> str:
 # -- the whole check -----------------------------------------------------------------------------
 
 def monitor(spec: str, root: Path, *, since: str | None = None, rules_file: Path | None = None,
-            webhook: str | None = None, retrain: bool = False, track: bool = True,
+            webhook: str | None = None, retrain: Retrain | None = None, track: bool = True,
             progress: Callable[[str], None] = lambda m: None) -> MonitorResult:
+    """Check the served model `spec`. `retrain(pipeline, root, model name) -> steps dict` is called
+    when a rule fires (workflows.retrain.retrain: monitoring sits below the workflows)."""
     from workbench.deploy.serving import models as models
     from workbench.deploy.serving.server import SERVING_DIR, model_slug
     from workbench.lineage.tracking import default_tracking_uri
@@ -272,7 +275,7 @@ def monitor(spec: str, root: Path, *, since: str | None = None, rules_file: Path
         if pipeline is None:
             result.notes.append("--retrain: cannot tell which pipeline made this model")
         else:
-            result.retrain = _retrain(pipeline, root, ref.name, progress)
+            result.retrain = retrain(pipeline, root, ref.name)
     if track:
         result.mlflow_run_id = _track(result, root, uri, ref)
     return result
@@ -299,40 +302,6 @@ def _rules(rules_file: Path | None, pipeline: Path | None):
     path = rules_file or (pipeline / "checks.yaml" if pipeline is not None else None)
     section = read_checks(path).get("alerts") if path is not None else None
     return al.parse_rules(section, str(path or "defaults"))
-
-
-def _workbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], cwd=cwd, capture_output=True, text=True)
-
-
-def _retrain(pipeline: Path, root: Path, name: str, progress: Callable[[str], None]) -> dict:
-    """Run, gate, package and propose. Each step's outcome is kept; the first failure stops."""
-    rel = str(pipeline.relative_to(root)) if pipeline.is_relative_to(root) else str(pipeline)
-    steps: dict[str, Any] = {"pipeline": rel}
-    if (root / ".dvc").is_dir():
-        progress("retrain: fetching the newest data version (dvc pull)")
-        pulled = subprocess.run([sys.executable, "-m", "dvc", "pull", "--quiet"], cwd=root, capture_output=True,
-                                text=True)
-        steps["dvc pull"] = "ok" if pulled.returncode == 0 else f"skipped: {pulled.stderr.strip()[:200]}"
-    for label, args in (("run", ["run", rel, "--force"]), ("gate", ["gate", rel]),
-                        ("package", ["package", rel, "--json"])):
-        progress(f"retrain: workbench {' '.join(args)}")
-        proc = _workbench(*args, cwd=root)
-        steps[label] = {"exit": proc.returncode, "output": (proc.stdout + proc.stderr)[-4000:]}
-        if proc.returncode != 0:
-            steps["outcome"] = f"stopped at {label}"
-            return steps
-    version = json.loads(proc.stdout).get("version")  # package --json: the registered version
-    if version:
-        from workbench.deploy.registry import set_alias
-
-        set_alias(root, name, version, "challenger")
-        steps["proposed"] = f"{name}/{version} as challenger"
-        steps["outcome"] = (f"proposed {name}/{version} as challenger: "
-                            f"`workbench promote {name} --version {version} --alias champion` promotes it")
-    else:
-        steps["outcome"] = "packaged, not registered: nothing to propose"
-    return steps
 
 
 def _track(result: MonitorResult, root: Path, uri: str, ref) -> str | None:

@@ -101,6 +101,16 @@ class DeviceReport:
         rows = [(r.variable, r.task, _tol_text(r.dtype), r.status, r.detail) for r in self.rows]
         return text_table(headers, rows, max_width=70)
 
+    def events(self) -> list:
+        """One VerifyRow per compared product (its whole detail and tolerance), then VerifyFinished."""
+        from workbench.core.events import VerifyFinished, VerifyRow
+
+        counts: dict[str, int] = {}
+        for r in self.rows:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        rows = [VerifyRow(r.task, r.variable, r.status, r.detail, dtype=_tol_text(r.dtype)) for r in self.rows]
+        return rows + [VerifyFinished(self.ok, self.summary(), counts)]
+
     def summary(self) -> str:
         a, b = self.devices
         n_diff = sum(r.status == "different" for r in self.rows)
@@ -126,9 +136,11 @@ def parse_devices(text: str) -> tuple[str, str]:
     return parts  # type: ignore[return-value]
 
 
-def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, progress=None,
+def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, on_event=None,
                    ignore: frozenset[str] = frozenset()) -> DeviceReport:
-    """Run the pipeline on both devices (fresh copies, fresh processes) and compare every product."""
+    """Run the pipeline on both devices (fresh copies, fresh processes) and compare every product;
+    `on_event` gets a Message per run, a VerifyRow per product and the VerifyFinished verdict."""
+    from workbench.core.events import Message
     from workbench.execute.scheduling import GpuRequiredError, discover
 
     chosen = parse_devices(devices)
@@ -139,19 +151,21 @@ def verify_devices(pipeline: Path, plan: Plan, pairs: list[str], devices: str, p
                 f"verify --devices {devices}: no usable GPU ({found.reason})",
                 hint="run it on a machine with a CUDA GPU (check `nvidia-smi`), or use --devices cpu,cpu "
                 "to check that two CPU runs agree")
-    say = progress or (lambda line: None)
+    emit = on_event or (lambda event: None)
     report = DeviceReport(chosen)
     with tempfile.TemporaryDirectory(prefix="workbench-devices-") as tmp:
         copies = []
         for i, device in enumerate(chosen):
             dest = Path(tmp) / f"{i}-{device}" / pipeline.name
             _copy(pipeline, dest, plan)
-            say(f"running {plan.name} on {device}")
+            emit(Message(f"running {plan.name} on {device}"))
             report.seconds[f"{device}#{i + 1}" if chosen[0] == chosen[1] else device] = _run(dest, pairs, device)
             copies.append(dest)
         for task in plan.tasks:
             for var in task.outputs:
                 report.rows.append(_compare_product(copies, task.name, var, not_compared(task, var, ignore)))
+    for event in report.events():
+        emit(event)
     return report
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import RunError
+from workbench.core.events import Event, EventHandler, Message, VerifyFinished, VerifyRow
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
 from workbench.core.tables import text_table
 
@@ -51,10 +52,20 @@ class VerifyReport:
         rows = [(r.variable, r.task, r.status, r.detail) for r in self.rows]
         return text_table(headers, rows, max_width=(None, None, None, 70))
 
-    def summary(self) -> str:
+    def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self.rows:
             counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
+
+    def events(self) -> list[Event]:
+        """One VerifyRow per compared value (its whole detail), then the VerifyFinished verdict."""
+        rows: list[Event] = [VerifyRow(r.task, r.variable, r.status, r.detail) for r in self.rows]
+        executed = str(self.executed_notebook) if self.executed_notebook else None
+        return rows + [VerifyFinished(self.ok, self.summary(), self.counts(), executed)]
+
+    def summary(self) -> str:
+        counts = self.counts()
         parts = ", ".join(f"{n} {s}" for s, n in counts.items())
         verdict = "the pipeline reproduces the notebook" if self.ok else "the pipeline DIFFERS from the notebook"
         return (f"{verdict}: {parts} (notebook {self.notebook_seconds:.1f}s, "
@@ -167,21 +178,24 @@ def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozen
 
 
 def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: dict,
-           progress=None, ignore: frozenset[str] = frozenset()) -> VerifyReport:
+           on_event: EventHandler | None = None, ignore: frozenset[str] = frozenset()) -> VerifyReport:
+    """Run the notebook and the pipeline, compare; `on_event` gets the pipeline's task events, then
+    a VerifyRow per compared value and the VerifyFinished verdict."""
     from workbench.execute.build import build
 
+    emit = on_event or (lambda event: None)
     report = VerifyReport()
     workdir = pipeline / ".workbench" / "verify"
     workdir.mkdir(parents=True, exist_ok=True)
-    if progress:
-        progress(f"running {plan.notebook} through papermill ...")
+    emit(Message(f"running {plan.notebook} through papermill ..."))
     started = time.perf_counter()
     report.executed_notebook = run_notebook(notebook, plan, overrides, workdir)
     report.notebook_seconds = time.perf_counter() - started
-    if progress:
-        progress(f"running the pipeline in {pipeline} ...")
+    emit(Message(f"running the pipeline in {pipeline} ..."))
     started = time.perf_counter()
-    build(pipeline, plan, params, progress=progress)
+    build(pipeline, plan, params, on_event=on_event)
     report.pipeline_seconds = time.perf_counter() - started
     report.rows = compare_products(plan, pipeline, workdir / "notebook", ignore)
+    for event in report.events():
+        emit(event)
     return report

@@ -19,9 +19,11 @@ import copy
 import json
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import Location, RunError
+from workbench.core.events import EventHandler, Message, TaskFailed, TaskFinished
 from workbench.core.plan import Plan
 
 COLLECT_TAG = "workbench-collect"
@@ -126,8 +128,12 @@ def _failure(exc, executed: Path, plan: Plan) -> RunError:
     return error
 
 
-def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=None) -> tuple[dict, float]:
-    """Run the notebook with `overrides` injected; returns (metrics, seconds). Raises RunError."""
+def execute(notebook: Path, plan: Plan, overrides: dict, output: Path,
+            on_event: EventHandler | None = None) -> tuple[dict, float]:
+    """Run the notebook with `overrides` injected; returns (metrics, seconds). Raises RunError.
+
+    `on_event`: a Message when it starts, a TaskFinished (task "notebook") when it ends, a
+    TaskFailed (task "notebook", the failing cell) when it fails."""
     import papermill
 
     from workbench.execute import papermill_kernel as papermill_exec
@@ -138,15 +144,18 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=
     source = json.loads(notebook.read_text(encoding="utf-8"))
     running = output.parent / f".{output.stem}.running.ipynb"
     running.write_text(json.dumps(prepare(source, plan, collect_to.resolve())), encoding="utf-8")
-    if progress:
-        progress(f"running {plan.notebook} through papermill"
-                 + (" with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()) if overrides else "") + " ...")
+    emit = on_event or (lambda event: None)
+    emit(Message(f"running {plan.notebook} through papermill"
+                 + (" with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()) if overrides else "") + " ..."))
     started = time.perf_counter()
     try:
         papermill_exec.execute(running, output, overrides, plan.kernel, notebook.resolve().parent)
     except papermill.PapermillExecutionError as exc:
         error = _failure(exc, output, plan)
         clean(output)
+        where = error.location
+        emit(TaskFailed("notebook", f"{exc.ename}: {exc.evalue}", cell=where.cell if where else None,
+                        line=where.line if where else None, message=str(error)))
         raise error from None
     finally:
         running.unlink(missing_ok=True)
@@ -157,13 +166,13 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path, progress=
     except (OSError, ValueError):
         metrics = {}
     collect_to.unlink(missing_ok=True)
-    if progress:
-        progress(f"  notebook done in {seconds:.2f}s")
+    emit(TaskFinished("notebook", seconds))
     return metrics, seconds
 
 
 def rerun(notebook: Path, plan: Plan, params: dict, overrides: dict, root: Path, run_id: str,
-          output: Path | None = None, progress=None, sweep_id: str | None = None) -> tuple[dict, RunError | None]:
+          output: Path | None = None, on_event: EventHandler | None = None,
+          sweep_id: str | None = None) -> tuple[dict, RunError | None]:
     """Run the notebook and make its run record (saved by the caller); (record, the failure or None)."""
     from workbench.lineage import records as rec
 
@@ -172,7 +181,7 @@ def rerun(notebook: Path, plan: Plan, params: dict, overrides: dict, root: Path,
     failure, metrics, seconds = None, {}, 0.0
     t0 = time.perf_counter()
     try:
-        metrics, seconds = execute(notebook, plan, overrides, output, progress)
+        metrics, seconds = execute(notebook, plan, overrides, output, on_event)
     except RunError as exc:
         failure, seconds = exc, time.perf_counter() - t0
     record = rec.notebook_record(plan, root, params, metrics, run_id, started,
@@ -182,3 +191,77 @@ def rerun(notebook: Path, plan: Plan, params: dict, overrides: dict, root: Path,
     if failure is not None:
         record["error"] = str(failure)
     return record, failure
+
+
+@dataclass
+class RerunOutcome:
+    """A tracked run of the notebook itself. `status`: FINISHED or FAILED (then `error` says why)."""
+
+    run_id: str
+    status: str
+    record: dict
+    executed_notebook: Path | None = None
+    error: RunError | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.record.get("metrics") or {})
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        return self.record.get("mlflow_run_id")
+
+    def raise_for_status(self) -> RerunOutcome:
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+def rerun_notebook(notebook: Path, plan: Plan, overrides: dict, root: Path, *, output: Path | None = None,
+                   version: bool = True, tracking: str = "background",
+                   on_event: EventHandler | None = None) -> RerunOutcome:
+    """`workbench rerun`: run the notebook with `overrides`, then record, version and track the run.
+    A failing cell does not raise: the run is recorded as FAILED and the outcome carries the error."""
+    import warnings
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.events import RunFinished
+    from workbench.lineage import records as rec
+    from workbench.refactor.params import effective
+
+    emit = on_event or (lambda event: None)
+    run_id = rec.new_run_id()
+    record, failure = rerun(notebook, plan, effective(plan.parameters, overrides), overrides, root, run_id,
+                            output, on_event=on_event)
+    outcome = RerunOutcome(run_id, record["status"], record, None, failure)
+    if record.get("executed_notebook"):
+        outcome.executed_notebook = Path(record["executed_notebook"])
+
+    def warn(text: str) -> None:
+        outcome.warnings.append(text)
+        emit(Message(text, level="warning"))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if version:
+            try:
+                rec.version_inputs([record], plan, notebook.resolve().parent, root, record["params"])
+            except WorkbenchError as exc:
+                warn(f"data not versioned: {exc}")
+        rec.save_record(record, root)
+        if tracking != "off":
+            rec.track_run(record, root, tracking)
+            rec.save_record(record, root)
+    for w in caught:
+        if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
+            warn(str(w.message))
+    if failure is not None:
+        emit(Message(f"run {run_id} recorded as FAILED"))
+    emit(RunFinished(run_id, outcome.status, ["notebook"] if failure is None else [], 1,
+                     round(float(record.get("seconds") or 0.0), 3), outcome.metrics, None, outcome.mlflow_run_id))
+    return outcome

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.events import Event, EventHandler, Message, say
+from workbench.core.events import text as event_text
 from workbench.core.plan import Plan
 from workbench.core.tables import text_table
 from workbench.execute.copies import copy_pipeline
@@ -190,14 +192,14 @@ def _worker(spec_path: str) -> int:
         from workbench.workflows.rerun import rerun
 
         record, _failure = rerun(Path(spec["notebook"]), plan, spec["params"], spec["overrides"], root,
-                                 spec["run_id"], progress=_stderr, sweep_id=spec["sweep_id"])
+                                 spec["run_id"], on_event=_stderr, sweep_id=spec["sweep_id"])
     else:
         from workbench.execute.build import RunResult, build
 
         pipeline = Path(spec["pipeline"])
         started, failure = time.time(), None
         try:
-            result = build(pipeline, plan, spec["params"], progress=_stderr, run_id=spec["run_id"])
+            result = build(pipeline, plan, spec["params"], on_event=_stderr, run_id=spec["run_id"])
         except RunError as exc:
             failure, result = exc, getattr(exc, "result", None) or RunResult(pipeline, spec["params"])
         record = rec.assemble(plan, pipeline, root, result, spec["params"], spec["run_id"], started,
@@ -209,8 +211,11 @@ def _worker(spec_path: str) -> int:
     return 0
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _stderr(event: Event) -> None:
+    """A combination's events as the CLI's text lines, into its log."""
+    line = event_text(event)
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _run_member(spec: dict, folder: Path) -> dict:
@@ -272,8 +277,12 @@ def _default_metric(plan: Plan, members: list[Member]) -> str | None:
 
 def run_sweep(kind: str, plan: Plan, grid: dict[str, list], *, root: Path, metric: str | None, direction: str | None,
               pipeline: Path | None = None, notebook: Path | None = None, jobs: int = 1,
-              version: bool = True, tracking: str = "off", progress=None) -> SweepResult:
-    """Run every combination of `grid` (kind "pipeline" or "notebook"), record and track each."""
+              version: bool = True, tracking: str = "off", on_event: EventHandler | None = None) -> SweepResult:
+    """Run every combination of `grid` (kind "pipeline" or "notebook"), record and track each.
+
+    `on_event` gets a Message when the sweep starts, one per finished combination and warnings;
+    each combination's own task events go to its log (`<sweep folder>/<run id>.log`)."""
+    progress = say(on_event)
     from workbench.lineage import records as rec
     from workbench.refactor.params import effective
 
@@ -352,13 +361,52 @@ def run_sweep(kind: str, plan: Plan, grid: dict[str, list], *, root: Path, metri
             rec.version_inputs([m.record for m in members] + [result.record], plan, base, root,
                                effective(plan.parameters, {}))
         except WorkbenchError as exc:
-            if progress:
-                progress(f"warning: data not versioned: {exc}")
+            if on_event:
+                on_event(Message(f"data not versioned: {exc}", level="warning"))
     save_sweep(result.record, root)
     for m in members:
         rec.save_record(m.record, root)
     if tracking != "off":
         track(result, root, tracking)
+    return result
+
+
+def sweep_target(kind: str, target: str | Path, pairs: list[str] | None = None, grid: str | None = None, *,
+                 rank: str | None = None, output: str | Path | None = None, jobs: int = 1, version: bool = True,
+                 tracking: str = "off", on_event: EventHandler | None = None) -> SweepResult:
+    """A sweep of the pipeline (kind "pipeline": `workbench run` with lists) or of the notebook
+    ("notebook": `workbench rerun` with lists) given as the CLI gets it: a notebook or pipeline
+    folder, NAME=V1,V2 pairs, a grid file, a rank METRIC[:lower|higher]; every value checked first."""
+    import warnings
+
+    from workbench.execute.build import load_plan
+    from workbench.lineage import records as rec
+    from workbench.workflows.targets import default_pipeline_dir, export_notebook, plan_notebook
+
+    target = str(target)
+    is_notebook = target.endswith(".ipynb")
+    if kind == "notebook" and output:
+        raise SweepError("-o names one executed notebook; a sweep keeps each combination's",
+                         hint="drop -o: each run's notebook is kept in .workbench/reruns/<run id>/")
+    plan = plan_notebook(target) if is_notebook else load_plan(Path(target))
+    values = read_grid(list(pairs or []), grid, plan)
+    metric, direction = parse_rank(rank)
+    pipeline = notebook = None
+    if kind == "pipeline":
+        pipeline = export_notebook(target, output, False, plan=plan).directory.resolve() if is_notebook \
+            else Path(target).resolve()
+        root = rec.project_root(pipeline, Path(target) if is_notebook else None)
+    else:
+        notebook = Path(target)
+        root = rec.project_root(default_pipeline_dir(target), notebook)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_sweep(kind, plan, values, root=root, metric=metric, direction=direction, pipeline=pipeline,
+                           notebook=notebook, jobs=jobs, version=version, tracking=tracking, on_event=on_event)
+    if on_event is not None:
+        for w in caught:
+            if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
+                on_event(Message(str(w.message), level="warning"))
     return result
 
 

@@ -13,6 +13,16 @@ the event loop's executor, so the server keeps answering meanwhile.
 Errors are JSON `{"error": {"kind", "message", "hint", "detail", "location"}}`: a notebook the
 planner rejects is 400 with the cell and line in `location`; an export that would overwrite a
 hand-edited file is 409.
+
+Jobs (`POST jobs {"action": "run"|"verify"|"package", "path", "params"?, "force"?}` -> 202 and the
+job's id; `GET jobs/ID`; `DELETE jobs/ID` cancels) run the CLI with `--events jsonl` (jobs.py).
+`GET jobs/ID` answers the job: id, action, path, params, force, status (running | succeeded |
+failed | cancelled), started, ended, returncode, error (why it failed: the CLI's error), tasks
+({task: pending | running | done | up to date | failed | cancelled}), events (each event dict as
+`workbench.core.events.Event.to_dict()` gives it, with "event", "status" and "time", seconds since
+the job started), verify (verify jobs, once the verdict came: {"ok", "summary", "rows": [{"task",
+"name", "verdict", "detail"}]}; else null), stdout (the JSON lines), stderr, products ({task:
+{variable: bytes}}), argv and pid. `GET jobs` lists them without events, output and products.
 """
 
 from __future__ import annotations

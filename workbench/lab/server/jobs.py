@@ -1,11 +1,18 @@
 """Jobs: `workbench run` / `workbench verify` as subprocesses of the Jupyter server, with progress.
 
-A job runs the real CLI (`python -m workbench.cli ACTION PATH --param k=v ...`) with the server's
-root as working directory, in a process group of its own so that cancelling stops the pipeline's
-worker processes too. The CLI's progress lines on stderr become events:
+A job runs the real CLI (`python -m workbench.cli ACTION --events=jsonl PATH --param k=v ...`)
+with the server's root as working directory, in a process group of its own so that cancelling
+stops the pipeline's worker processes too. With `--events jsonl` the CLI writes one JSON object per
+line on stdout, the typed events of workbench.core.events (`Event.to_dict()`); each is kept in
+`job.events` with `"time"` (seconds since the job started) added, and moves its task in
+`job.tasks`:
 
-    running TASK (why)        -> {"task": TASK, "status": "running", "why": why}
-      TASK done in 1.23s      -> {"task": TASK, "status": "done", "seconds": 1.23}
+    task_started  -> running        task_finished -> done          task_skipped -> up to date
+    task_failed   -> failed         (at the end: pending -> up to date, or cancelled)
+
+A verify job's verify_row and verify_finished events make `job.verify`: {"ok", "summary", "rows":
+[{"task", "name", "verdict", "detail"}]} (None until the verdict came). Nothing parses text: a line
+that is not JSON is kept in stdout and otherwise ignored.
 
 Nothing here blocks the server's event loop: the process is an asyncio subprocess and its pipes are
 read by coroutines.
@@ -16,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import os
-import re
 import secrets
 import signal
 import sys
@@ -25,8 +32,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RUNNING_LINE = re.compile(r"^running ([A-Za-z_][A-Za-z0-9_]*) \((.*)\)$")
-DONE_LINE = re.compile(r"^\s+([A-Za-z_][A-Za-z0-9_]*) done in ([0-9.]+)s$")
+TASK_STATES = {"task_started": "running", "task_finished": "done", "task_skipped": "up to date",
+               "task_failed": "failed"}
 KEEP_CHARS = 1_000_000  # of stdout and of stderr per job: the tail is kept
 KEEP_JOBS = 200  # finished jobs remembered (oldest forgotten first)
 KILL_AFTER = 5.0  # seconds between SIGTERM and SIGKILL when cancelling
@@ -60,6 +67,7 @@ class Job:
     tasks: dict[str, str] = field(default_factory=dict)  # task -> pending|running|done|up to date|failed|cancelled
     status: str = "running"
     events: list[dict] = field(default_factory=list)
+    verify: dict | None = None  # a verify job's verdict: {"ok", "summary", "rows": [...]}
     products: dict[str, dict[str, int]] = field(default_factory=dict)
     error: str | None = None
     returncode: int | None = None
@@ -68,6 +76,8 @@ class Job:
     argv: list[str] = field(default_factory=list)
     _stdout: list[str] = field(default_factory=list, repr=False)
     _stderr: list[str] = field(default_factory=list, repr=False)
+    _rows: list[dict] = field(default_factory=list, repr=False)  # verify_row events so far
+    _failure: str | None = field(default=None, repr=False)  # from a task_failed or an error message
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     _done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _cancelled: bool = field(default=False, repr=False)
@@ -87,7 +97,7 @@ class Job:
             "returncode": self.returncode, "error": self.error, "tasks": dict(self.tasks),
         }
         if not brief:
-            data.update(events=list(self.events), stdout=self.stdout, stderr=self.stderr,
+            data.update(events=list(self.events), verify=self.verify, stdout=self.stdout, stderr=self.stderr,
                         products=self.products, argv=self.argv,
                         pid=self._process.pid if self._process is not None else None)
         return data
@@ -102,18 +112,32 @@ class Job:
 
     def on_stdout(self, line: str) -> None:
         self._keep(self._stdout, line)
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return  # not an event (only events should be there; kept in stdout all the same)
+        if isinstance(data, dict) and isinstance(data.get("event"), str):
+            self.on_event(data)
 
     def on_stderr(self, line: str) -> None:
         self._keep(self._stderr, line)
-        text = line.rstrip("\n")
-        if m := RUNNING_LINE.match(text):
-            task, why = m.group(1), m.group(2)
-            self.tasks[task] = "running"
-            self.events.append({"task": task, "status": "running", "why": why, "time": self._elapsed()})
-        elif m := DONE_LINE.match(text):
-            task, seconds = m.group(1), float(m.group(2))
-            self.tasks[task] = "done"
-            self.events.append({"task": task, "status": "done", "seconds": seconds, "time": self._elapsed()})
+
+    def on_event(self, data: dict) -> None:
+        """One event of the CLI (an `Event.to_dict()`): kept, and applied to tasks and verdicts."""
+        kind = data["event"]
+        self.events.append({**data, "time": self._elapsed()})
+        task = data.get("task")
+        if kind in TASK_STATES and isinstance(task, str) and task:
+            self.tasks[task] = TASK_STATES[kind]
+        if kind == "task_failed":
+            self._failure = data.get("message") or data.get("error") or self._failure
+        elif kind == "message" and data.get("level") == "error":
+            self._failure = data.get("text") or self._failure
+        elif kind == "verify_row":
+            self._rows.append({k: data.get(k) for k in ("task", "name", "verdict", "detail")})
+        elif kind == "verify_finished":
+            self.verify = {"ok": bool(data.get("ok")), "summary": data.get("summary") or "",
+                           "rows": list(self._rows)}
 
     def _elapsed(self) -> float:
         return round(time.time() - self.started, 3)
@@ -146,14 +170,14 @@ class Job:
         self._done.set()
 
     def _error_text(self, returncode: int) -> str:
+        if self._failure:
+            return self._failure.strip()
         lines = self.stderr.splitlines()
         for i, line in enumerate(lines):
             if line.startswith("error: "):
                 return "\n".join([line[len("error: "):], *lines[i + 1:]]).strip()
-        if self.action == "verify":  # exit 1: the comparison table is on stdout, its verdict last
-            out = [line for line in self.stdout.splitlines() if line.strip()]
-            if out:
-                return out[-1]
+        if self.verify is not None:  # exit 1: the pipeline differs; the verdict says how
+            return self.verify["summary"]
         tail = "\n".join(lines[-20:]).strip()
         return tail or f"{self.action} exited with status {returncode}"
 
@@ -175,7 +199,7 @@ class JobManager:
 
     async def start(self, action: str, path: str, params: dict[str, str], force: bool,
                     tasks: list[str], pipeline: Path | None) -> Job:
-        argv = [sys.executable, "-m", "workbench.cli", action, path]
+        argv = [sys.executable, "-m", "workbench.cli", action, "--events=jsonl", path]
         argv += [f"--param={name}={value}" for name, value in params.items()]
         if force and action == "run":
             argv.append("--force")

@@ -1,0 +1,103 @@
+"""What a command is given: a notebook (planned, exported when needed) or a pipeline folder.
+
+Light on purpose: `workbench plan` goes through `plan_notebook` and must stay fast (nothing here
+imports more than the planner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.core.plan import Plan
+
+
+def project_path(path: Path) -> str:
+    """A notebook's path relative to its git repository, so that generated files say the same
+    whichever folder the command ran from; else as the user would type it."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix()
+    return display(path)
+
+
+def display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def plan_notebook(notebook: str | Path) -> Plan:
+    """The Plan of a notebook file (PlanError names the cell and line of what cannot be split)."""
+    from workbench.refactor.notebook import read_notebook
+    from workbench.refactor.planner import build_plan
+
+    return build_plan(read_notebook(str(notebook), project_path(Path(notebook))))
+
+
+def default_pipeline_dir(notebook: str | Path) -> Path:
+    """pipelines/<notebook name>/ (relative to the working directory)."""
+    from workbench.core.plan import slug
+
+    return Path("pipelines") / slug(Path(notebook).stem)
+
+
+def pipeline_folder(target: str | Path) -> Path:
+    """A pipeline folder, or the default folder of a notebook's pipeline."""
+    return default_pipeline_dir(target) if str(target).endswith(".ipynb") else Path(target)
+
+
+@dataclass
+class Exported:
+    """What `export` wrote: the folder, the plan, and the files written, unchanged, backed up."""
+
+    directory: Path
+    plan: Plan
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def export_notebook(notebook: str | Path, output: str | Path | None = None, force: bool = False,
+                    plan: Plan | None = None) -> Exported:
+    """Write the Ploomber project of a notebook (only the files that changed); ExportConflict when
+    a hand-edited file would be overwritten without `force`."""
+    from workbench.refactor.export import export
+
+    plan = plan or plan_notebook(notebook)
+    out = Path(output) if output else default_pipeline_dir(notebook)
+    result = export(plan, out, str(notebook), force=force)
+    return Exported(out, plan, list(result.written), list(result.unchanged), list(result.backups),
+                    list(result.removed))
+
+
+def resolve_target(target: str | Path, output: str | Path | None = None,
+                   pairs: list[str] | None = None) -> tuple[Plan, Path, dict]:
+    """(plan, pipeline folder, typed overrides). A notebook is exported first (only changed files
+    are written), after its parameters were checked; a folder is used as it is."""
+    from workbench.execute.build import load_plan
+    from workbench.refactor.params import parse_overrides
+
+    path = Path(target)
+    pairs = list(pairs or [])
+    if path.suffix == ".ipynb":
+        plan = plan_notebook(path)
+        overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
+        exported = export_notebook(path, output, False, plan=plan)
+        return exported.plan, exported.directory.resolve(), overrides
+    plan = load_plan(path)
+    overrides = parse_overrides(pairs, plan.parameters, plan.notebook, {c.index: c.id for c in plan.cells})
+    return plan, path.resolve(), overrides
+
+
+def param_pairs(params: dict | list | None) -> list[str]:
+    """NAME=VALUE strings from a mapping (values as Python literals, str as is) or a list of them."""
+    if not params:
+        return []
+    if isinstance(params, dict):
+        return [f"{k}={v}" if isinstance(v, str) else f"{k}={v!r}" for k, v in params.items()]
+    return list(params)

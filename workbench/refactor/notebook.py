@@ -1,5 +1,9 @@
 """Reading notebooks and their tags.
 
+Kale's notebooks are read as Kale reads them (`_read_as_kale`): Kale's tag language is learnt from
+its notebook processor (kubeflow-kale/kale, backend/kale/processors/nbprocessor.py: `_TAGS_LANGUAGE`
+and `NotebookProcessor.parse_notebook`/`parse_cell_metadata`), not copied.
+
 Notebooks are read with the standard `json` module, not `nbformat`: nbformat's validator pulls in
 jsonschema's format checkers (over a second of imports), and `workbench plan` must answer in well
 under half a second. The structural checks that matter for planning are done here, with errors that
@@ -44,7 +48,21 @@ PREFIX_TAGS = {
     "sensitive": "sensitive",
     "volatile": "volatile",
     "limit": "limit",
+    # Kale's pod annotations and labels (`annotation:KEY:VALUE`, `label:KEY:VALUE`): Kubernetes
+    # settings with no meaning for a Ploomber pipeline; known, so not taken for misspellings.
+    "annotation": "kale-pod",
+    "label": "kale-pod",
 }
+# Kale's spellings (Workbench's own are `task:`, `after:`, `parameters`, `metrics`).
+KALE_ONLY_BARE = {"pipeline-parameters", "pipeline-metrics"}
+KALE_ONLY_PREFIXES = {"step", "block", "prev", "limit", "annotation", "label"}
+WORKBENCH_STRUCTURE_BARE = {"parameters", "metrics"}
+WORKBENCH_STRUCTURE_PREFIXES = {"task", "after"}
+# Kale's reserved tags: the first one on a cell decides what the cell is, its other tags are ignored.
+KALE_SPECIAL = {"skip": "skip", "pipeline-parameters": "parameters", "imports": "imports",
+                "functions": "functions", "pipeline-metrics": "metrics"}
+# Kale's metrics cell: `print(NAME)` lines (astutils.parse_metrics_print_statements).
+_KALE_METRIC = re.compile(r"^\s*print\(\s*([A-Za-z_]\w*)\s*\)\s*(#.*)?$")
 
 
 @dataclass
@@ -62,6 +80,8 @@ class CellTags:
     data: list[str] = field(default_factory=list)
     sensitive: list[str] = field(default_factory=list)
     volatile: list[str] = field(default_factory=list)  # values no rerun reproduces (timings)
+    metric_names: list[str] = field(default_factory=list)  # Kale's `print(NAME)` metrics
+    empty_step: bool = False  # Kale's `step:`/`block:` with no name: the step goes on
 
 
 @dataclass
@@ -146,6 +166,13 @@ def parse_tags(tags: list[str], where: Location) -> CellTags:
                     hint=f"did you mean '{guess}:{value}'? Rename the tag in the cell's tags.",
                     location=where,
                 )
+            continue
+        if kind == "kale-pod":
+            continue
+        if kind == "task" and not value and prefix in ("step", "block"):
+            # Kale: an empty step name (the Kale extension writes `block:` on the cells that carry
+            # on the step above) means no new step; Workbench's own `task:` must name one.
+            parsed.empty_step = True
             continue
         if kind in ("task", "after"):
             if not TASK_NAME.match(value):
@@ -289,5 +316,82 @@ def parse_notebook(raw: bytes, shown: str) -> Notebook:
         if not isinstance(src, str):
             raise PlanError("cell source is not text", hint="re-save the notebook from Jupyter", location=loc)
         cells.append(Cell(index, cell_id, c["cell_type"], src, tags, list(raw_tags)))
-    kernel = ((data.get("metadata") or {}).get("kernelspec") or {}).get("name")
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    if is_kale_notebook(metadata, cells):
+        _read_as_kale(cells)
+    kernel = (metadata.get("kernelspec") or {}).get("name")
     return Notebook(shown, cells, hashlib.sha256(raw).hexdigest(), kernel)
+
+
+def is_kale_notebook(metadata: dict, cells: list[Cell]) -> bool:
+    """Kale's notebook: Kale's metadata (`kubeflow_notebook`) or a tag only Kale spells, and none
+    of Workbench's structural tags (`task:`, `after:`, `parameters`, `metrics`), whose meaning wins."""
+    kale = "kubeflow_notebook" in metadata
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        for tag in cell.raw_tags:
+            if not isinstance(tag, str):
+                continue
+            prefix, sep, _ = tag.partition(":")
+            if (tag in WORKBENCH_STRUCTURE_BARE) or (sep and prefix in WORKBENCH_STRUCTURE_PREFIXES):
+                return False
+            kale = kale or tag in KALE_ONLY_BARE or bool(sep and prefix in KALE_ONLY_PREFIXES)
+    return kale
+
+
+def kale_metric_names(source: str) -> list[str]:
+    """The variables a Kale metrics cell reports: its `print(NAME)` lines."""
+    names: list[str] = []
+    for line in source.splitlines():
+        m = _KALE_METRIC.match(line)
+        if m and m.group(1) not in names:
+            names.append(m.group(1))
+    return names
+
+
+def _special(kind: str, source: str) -> CellTags:
+    tags = CellTags()
+    setattr(tags, kind, True)
+    if kind == "metrics":
+        tags.metric_names = kale_metric_names(source)
+    return tags
+
+
+def _read_as_kale(cells: list[Cell]) -> None:
+    """Rewrite the cells' tags to say what Kale's parse_notebook makes of them.
+
+    Kale walks the code cells keeping the last block it saw (a step, or one of its reserved
+    blocks). A cell without a step name (untagged, or an empty `step:`/`block:`) joins that
+    block: a step, or the imports/functions/parameters/metrics it follows; before any tagged cell
+    it is in no block and Kale leaves it out (here: skip). `skip` skips that cell only. A cell's
+    first reserved tag decides what it is and its step tags are ignored (Kale refuses a metrics
+    cell that is not `print(NAME)` lines; a `step:` + `pipeline-metrics` cell here starts the step
+    and its bindings are metrics, as Workbench's `task:` + `metrics`). A step tag naming the step
+    already running carries it on; `prev:` tags there, or on an empty step, are ignored, as Kale
+    ignores them.
+    """
+    block: str | None = None
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.tags
+        special = next((KALE_SPECIAL[t] for t in cell.raw_tags if isinstance(t, str) and t in KALE_SPECIAL), None)
+        if special == "metrics" and tags.task:
+            tags.metric_names = kale_metric_names(cell.source)
+        elif special:
+            cell.tags = _special(special, cell.source)
+            if special != "skip":
+                block = special
+            continue
+        if not tags.task:
+            if block in ("parameters", "imports", "functions", "metrics"):
+                cell.tags = _special(block, cell.source)
+            elif block is None:
+                cell.tags = CellTags(skip=True)
+            elif tags.empty_step:
+                tags.after = []
+            continue
+        if tags.task == block:
+            tags.task, tags.after = None, []
+        block = "metrics" if tags.metrics else tags.task

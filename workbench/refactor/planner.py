@@ -372,6 +372,8 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
                 for n in sorted(stmt.binds):
                     if n not in task.metrics and not n.startswith("_"):
                         task.metrics.append(n)
+            # Kale's metrics cell binds nothing: it names its metrics as `print(NAME)` lines
+            task.metrics.extend(n for n in tags.metric_names if n not in task.metrics)
 
     # 3. after: tags must name tasks; cycles
     for task in tasks.values():

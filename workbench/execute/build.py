@@ -192,7 +192,10 @@ def build(pipeline: Path, plan: Plan, params: dict, *, on_event: EventHandler | 
     Tasks that finished before a failure keep their (complete) products and are not rerun next
     time; the failed one is. GPU tasks get devices from `placement` (scheduling.py;
     `device="cpu"` runs everything on the CPU); `runner` replaces local execution
-    (dask_executor.py). One build of a pipeline at a time: a second one waits for the first
+    (dask_executor.py); `isolated=True` (or WORKBENCH_ISOLATED=1) runs each task in a fresh Python
+    process of its own (isolated.py), as an incremental rerun of that task alone would, so that
+    no state one task leaves in the process (os.environ, sys.path, pyplot, imports) can hide a
+    dependency the plan lacks. One build of a pipeline at a time: a second one waits for the first
     (locking.py)."""
     from workbench.execute.locking import pipeline_lock
 
@@ -202,7 +205,7 @@ def build(pipeline: Path, plan: Plan, params: dict, *, on_event: EventHandler | 
 
 def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, jobs: int = 1,
            on_event: EventHandler | None = None, run_id: str | None = None, require_gpu: bool = False,
-           device: str | None = None, runner=None, placement=None) -> RunResult:
+           device: str | None = None, runner=None, placement=None, isolated: bool | None = None) -> RunResult:
     from workbench.execute.scheduling import place
 
     emit = on_event or (lambda event: None)
@@ -216,6 +219,12 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
     recorded = state.setdefault("tasks", {})
     hashes = HashCache(state.get("hashes"))
     keys = _Keys(pipeline, plan, params, hashes)
+    if isolated is None:  # `workbench run --isolated` sets it for the whole command
+        isolated = os.environ.get("WORKBENCH_ISOLATED", "") not in ("", "0")
+    if runner is None and isolated:
+        from workbench.execute.isolated import IsolatedRunner
+
+        runner = IsolatedRunner(pipeline, params, jobs)
     runner = runner or LocalRunner(pipeline, params, jobs)
     done: dict[str, TaskResult] = {}
     running: dict[str, object] = {}

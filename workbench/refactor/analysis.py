@@ -28,6 +28,11 @@ MUTATING_METHODS = {
 }
 # Functions that change their first argument.
 MUTATING_FUNCTIONS = {"random.shuffle", "numpy.random.shuffle", "np.random.shuffle"}
+# Library functions (by their last name, called through a module or imported bare) that write into
+# their first argument: `np.copyto(dst, src)`, `np.put(a, ind, v)`, `setattr(obj, name, v)`.
+FIRST_ARGUMENT_WRITERS = {
+    "copyto", "put", "fill_diagonal", "place", "putmask", "put_along_axis", "setattr", "delattr",
+}
 
 FILE_READERS = {
     "read_csv", "read_parquet", "read_json", "read_pickle", "read_excel", "read_feather",
@@ -78,12 +83,39 @@ class Statement:
     file_reads: list[tuple[str, int]] = field(default_factory=list)
     file_writes: list[tuple[str, int]] = field(default_factory=list)
     constructed: dict[str, str] = field(default_factory=dict)  # name -> dotted constructor called
+    # every call with the root names of its arguments: (dotted callee or None, the root the method
+    # is called on or None, the method name or None, [arg roots], {keyword: root})
+    call_args: list[tuple] = field(default_factory=list)
+    summaries: dict[str, FunctionSummary] = field(default_factory=dict)  # "f" / "Class.method"
+    # names that may hold the same objects as a container's: (member, container, how to re-take the
+    # member from the container, or None): `combine = [train, test]` -> (train, combine,
+    # "combine[0]"); `for ds in combine` -> (ds, combine, None); `clf = RF(random_state=rng)` ->
+    # (rng, clf, "clf.random_state") (kept by the planner only for random generators)
+    shares: list[tuple[str, str, str | None]] = field(default_factory=list)
+    setting: str | None = None  # `os.environ[..] = ..` / `pd.set_option(..)`: the dotted target
 
     def needs(self, name: str) -> list[str]:
         """What using `name`, bound here, needs: the names the statement reads, then, when `name` is
         a function or class, the globals its body reads once called. The one rule for what a
         definition pulls in (the planner's, and `planner.closure`'s)."""
         return [n for n, _ in self.reads] + list(self.deferred.get(name, ()))
+
+
+@dataclass
+class FunctionSummary:
+    """What calling a notebook function changes, from its body alone (the planner follows `calls`
+    through the notebook functions they name, at the call site, as Python looks names up then).
+
+    Origins are the function's parameters (by name; a method's `self` is its first) and the
+    globals it reads: a local that aliases one (`d2 = d`, `for row in rows`, `first = rows[0]`)
+    stands for it."""
+
+    params: list[str]  # positional parameters in order
+    every: set[str] = field(default_factory=set)  # every parameter name (keyword-only, *args too)
+    mutates: set[str] = field(default_factory=set)  # parameters and globals changed in place
+    # calls made in the body: (callee dotted name or None, [origins of the arguments],
+    # {keyword: origins}, origins of the object a method is called on, method name or None)
+    calls: list[tuple] = field(default_factory=list)
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -219,6 +251,124 @@ def free_globals(node, enclosing: frozenset = frozenset()) -> tuple[set[str], se
     return reads, writes
 
 
+_ELEMENT_METHODS = {"get", "setdefault", "pop", "values", "items", "keys"}
+_SAME_ELEMENTS = {"enumerate", "zip", "reversed", "sorted", "list", "tuple", "iter", "filter"}
+
+
+def _element_roots(node: ast.AST | None) -> list[str]:
+    """Names whose objects the values of `node` may be (or be inside of): `combine`, `d.items()`,
+    `rows[0]`, `enumerate(xs)`, `zip(a, b)` -> the containers' names."""
+    if node is None:
+        return []
+    if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)):
+        root = root_name(node)
+        return [root] if root else []
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _ELEMENT_METHODS:
+            return _element_roots(func.value)
+        if isinstance(func, ast.Name) and func.id in _SAME_ELEMENTS:
+            return [r for a in node.args for r in _element_roots(a)]
+    return []
+
+
+def written_arguments(node: ast.Call, name: str | None) -> list[ast.AST]:
+    """The arguments a library call writes into although nothing is assigned: `out=`,
+    `np.add.at(a, ...)` (a ufunc's `.at`), `np.copyto(dst, src)`, `np.put(a, ...)`,
+    `np.fill_diagonal(a, ...)`, `setattr(obj, ...)`, `random.shuffle(xs)`."""
+    written = [k.value for k in node.keywords if k.arg == "out"]
+    if not node.args or not name:
+        return written
+    parts = name.split(".")
+    last = parts[-1]
+    if name in MUTATING_FUNCTIONS:
+        written.append(node.args[0])
+    elif last in FIRST_ARGUMENT_WRITERS and (len(parts) == 1 or last != "put" or parts[0] in ("np", "numpy")):
+        # `a.put(ind, v)` is a method (it changes a, handled as one): only `np.put(a, ...)` here
+        written.append(node.args[0])
+    elif last == "at" and len(parts) >= 3:
+        written.append(node.args[0])
+    return written
+
+
+def summarise_function(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionSummary:
+    """Which of its parameters and globals a function changes in place, and the calls it makes
+    (see FunctionSummary). Static and cheap: one walk of the body, plus a fixpoint over its
+    aliasing assignments."""
+    args = node.args
+    params = [a.arg for a in args.posonlyargs + args.args]
+    every = _arg_names(args)
+    reads, _ = free_globals(node)
+    body = list(node.body)
+    stored: set[str] = set()
+    declared: set[str] = set()
+    links: list[tuple[str, list[str]]] = []
+    for sub in _local_walk(body):
+        if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+            stored.add(sub.id)
+        elif isinstance(sub, ast.Global):
+            declared.update(sub.names)
+        if isinstance(sub, ast.Assign):
+            roots = _element_roots(sub.value)
+            if roots:
+                for target in sub.targets:
+                    links += [(n.id, roots) for n in ast.walk(target) if isinstance(n, ast.Name)]
+        elif isinstance(sub, (ast.For, ast.AsyncFor)):
+            roots = _element_roots(sub.iter)
+            if roots:
+                links += [(n.id, roots) for n in ast.walk(sub.target) if isinstance(n, ast.Name)]
+    origins: dict[str, set[str]] = {p: {p} for p in every}
+    for g in reads:
+        if g not in stored or g in declared:
+            origins[g] = {g}
+    changed = True
+    while changed:
+        changed = False
+        for n, roots in links:
+            if n in every:
+                continue
+            new = set().union(*(origins.get(r, set()) for r in roots))
+            if new and not new <= origins.get(n, set()):
+                origins.setdefault(n, set()).update(new)
+                changed = True
+
+    def of(expr) -> set[str]:
+        root = root_name(expr) if expr is not None else None
+        return origins.get(root, set()) if root else set()
+
+    summary = FunctionSummary(params, set(every))
+    for sub in _local_walk(body):
+        targets = []
+        if isinstance(sub, ast.Assign):
+            targets = sub.targets
+        elif isinstance(sub, (ast.AugAssign, ast.AnnAssign)):
+            targets = [sub.target]
+        elif isinstance(sub, ast.Delete):
+            targets = sub.targets
+        for target in targets:
+            for t in ast.walk(target):
+                if isinstance(t, (ast.Subscript, ast.Attribute)) and not isinstance(t.ctx, ast.Load):
+                    summary.mutates |= of(t)
+        if not isinstance(sub, ast.Call):
+            continue
+        func = sub.func
+        name = dotted(func)
+        for written in written_arguments(sub, name):
+            summary.mutates |= of(written)
+        arg_origins = [of(a) for a in sub.args]
+        kw_origins = {k.arg: of(k.value) for k in sub.keywords if k.arg}
+        if isinstance(func, ast.Attribute):
+            obj = of(func.value)
+            inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
+                          for k in sub.keywords)
+            if func.attr in MUTATING_METHODS or inplace:
+                summary.mutates |= obj
+            summary.calls.append((name, arg_origins, kw_origins, obj, func.attr))
+        elif isinstance(func, ast.Name):
+            summary.calls.append((func.id, arg_origins, kw_origins, set(), None))
+    return summary
+
+
 class _StatementVisitor:
     """Walks one top-level statement in execution order."""
 
@@ -226,6 +376,7 @@ class _StatementVisitor:
         self.s = stmt
         self.bound_here: set[str] = set()  # surely bound so far within this statement
         self.star_names = star_names
+        self.top: ast.stmt | None = None  # the top-level statement (settings are only those)
 
     # -- recording
     def read(self, name: str, line: int) -> None:
@@ -293,11 +444,17 @@ class _StatementVisitor:
         name = dotted(node.func)
         if name:
             self.s.calls.append((name, node.lineno))
-            if name in MUTATING_FUNCTIONS and node.args:
-                root = root_name(node.args[0])
-                if root:
-                    self.mutate(root, node.lineno)
+        for written in written_arguments(node, name):
+            root = root_name(written)
+            if root:
+                self.mutate(root, node.lineno)
         func = node.func
+        on = root_name(func.value) if isinstance(func, ast.Attribute) else None
+        self.s.call_args.append((
+            name, on, func.attr if isinstance(func, ast.Attribute) else None,
+            [root_name(a) for a in node.args],
+            {k.arg: root_name(k.value) for k in node.keywords if k.arg},
+        ))
         method = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else None)
         if isinstance(func, ast.Attribute):
             root = root_name(func.value)
@@ -384,6 +541,12 @@ class _StatementVisitor:
                         inner.stmt(sub, maybe)
                         for name, line in inner.s.reads:
                             self.read(name, line)
+            if isinstance(node, ast.ClassDef):
+                for sub in node.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        s.summaries[f"{node.name}.{sub.name}"] = summarise_function(sub)
+            else:
+                s.summaries[node.name] = summarise_function(node)
             reads, writes = free_globals(node)
             s.deferred[node.name] = reads
             if writes:
@@ -401,6 +564,9 @@ class _StatementVisitor:
                 for b in names[i + 1 :]:
                     if a != b:
                         s.aliases.append((a, b))
+            self._shares(node)
+            if node is self.top and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Subscript, ast.Attribute)):
+                s.setting = _setting_target(node.targets[0])
             if isinstance(node.value, ast.GeneratorExp):
                 for t in node.targets:
                     if isinstance(t, ast.Name):
@@ -421,6 +587,8 @@ class _StatementVisitor:
             else:
                 self.expr(node.value, maybe)
                 self.target(node.target, maybe)
+                if node is self.top:
+                    s.setting = _setting_target(node.target)
             return
         if isinstance(node, ast.AnnAssign):
             if node.value is not None:
@@ -431,6 +599,10 @@ class _StatementVisitor:
         if isinstance(node, (ast.For, ast.AsyncFor)):
             self.expr(node.iter, maybe)
             self.target(node.target, True)
+            for root in _element_roots(node.iter):
+                for n in ast.walk(node.target):
+                    if isinstance(n, ast.Name):
+                        s.shares.append((n.id, root, None))
             self._block(node.body, True)
             self._block(node.orelse, True)
             return
@@ -484,8 +656,49 @@ class _StatementVisitor:
             return
         if isinstance(node, (ast.Global, ast.Nonlocal)):
             return
+        if node is self.top and isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            s.setting = dotted(node.value.func)
         for child in ast.iter_child_nodes(node):
             self.expr(child, maybe)
+
+    def _shares(self, node: ast.Assign) -> None:
+        """Containers built from names, elements taken out of one, generators handed to a call."""
+        value = node.value
+        for target in node.targets:
+            if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, ast.Name):
+                for i, elt in enumerate(target.elts):  # `a, b = pair`
+                    if isinstance(elt, ast.Name):
+                        self.s.shares.append((elt.id, value.id, f"{value.id}[{i}]"))
+                continue
+            if not isinstance(target, ast.Name):
+                continue
+            t = target.id
+            if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+                indexed = not isinstance(value, ast.Set)
+                for i, elt in enumerate(value.elts):
+                    if isinstance(elt, ast.Starred):
+                        indexed = False
+                    elif isinstance(elt, ast.Name):
+                        self.s.shares.append((elt.id, t, f"{t}[{i}]" if indexed else None))
+            elif isinstance(value, ast.Dict):
+                for key, elt in zip(value.keys, value.values):
+                    if isinstance(elt, ast.Name):
+                        constant = isinstance(key, ast.Constant) and isinstance(key.value, (str, int))
+                        self.s.shares.append((elt.id, t, f"{t}[{key.value!r}]" if constant else None))
+            elif isinstance(value, (ast.Subscript, ast.Attribute)):
+                root = root_name(value)
+                names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+                if root and root != t:
+                    # `first = rows[0]`: re-taken the same way where rows is loaded
+                    self.s.shares.append((t, root, ast.unparse(value) if names == {root} else None))
+            elif isinstance(value, ast.Call):
+                for root in _element_roots(value):
+                    if root != t:
+                        self.s.shares.append((t, root, None))
+                for k in value.keywords:
+                    if k.arg and isinstance(k.value, ast.Name):
+                        # `clf = RF(random_state=rng)`: clf keeps rng (the planner keeps generators)
+                        self.s.shares.append((k.value.id, t, f"{t}.{k.arg}"))
 
     def _block(self, body, maybe: bool) -> None:
         for sub in body:
@@ -500,6 +713,14 @@ class _StatementVisitor:
             for sub in ast.walk(target):
                 if isinstance(sub, ast.Name):
                     self.s.deferred[sub.id] = set(self._pending_deferred)
+
+
+def _setting_target(node: ast.AST) -> str | None:
+    """`os.environ["X"]` -> 'os.environ', `pd.options.display.width` -> itself: what an
+    assignment sets when it sets library or process state (the planner decides whether it does)."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return dotted(node)
 
 
 def _module_names(module: str) -> list[str]:
@@ -532,6 +753,8 @@ def analyse_cell(code: str, cell: int, star_names=_module_names) -> list[Stateme
         else:
             kind = "code"
         stmt = Statement(cell, start, end, source, kind)
-        _StatementVisitor(stmt, star_names).stmt(node, False)
+        visitor = _StatementVisitor(stmt, star_names)
+        visitor.top = node
+        visitor.stmt(node, False)
         statements.append(stmt)
     return statements

@@ -115,9 +115,14 @@ def render_task(plan: Plan, task: Task) -> str:
 
     imports = []
     definitions = []
+    replays = []  # statements made again here after the loads: state computed from data, a
+    # connection or session, the drawing of pyplot's current figure (refactor/effects.py)
     for ref in task.definitions:
         d = plan.definitions[ref]
-        (imports if d.kind == "import" else definitions).append(d.source)
+        if d.kind == "replay":
+            replays.append(d.source)
+        else:  # a "setting" (os.environ, sys.path, pd.set_option...) stays among the imports, in order
+            (imports if d.kind in ("import", "setting") else definitions).append(d.source)
     imports += task.imports_needed
     random_restore = {k: up for k, up in task.random_state.items() if up}
     random_save = [k for k, product in RANDOM_STATE_PRODUCT.items() if product in task.outputs]
@@ -143,6 +148,8 @@ def render_task(plan: Plan, task: Task) -> str:
             loads.append(f'{name} = load(upstream["{up}"]["{name}"])')
     for alias, source in task.aliases:
         loads.append(f"{alias} = {source}  # one object under two names in the notebook")
+    loads += [f"{source}  # made again here, as an earlier cell of the notebook made it" if "\n" not in source
+              else f"# made again here, as an earlier cell of the notebook made it\n{source}" for source in replays]
     for kind, up in sorted(random_restore.items()):
         product = RANDOM_STATE_PRODUCT[kind]
         setter = "numpy.random.set_state" if kind == "numpy" else "random.setstate"

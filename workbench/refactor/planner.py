@@ -32,6 +32,16 @@ from workbench.core.plan import (
     slug,
 )
 from workbench.refactor.analysis import BUILTINS, NUMPY_RANDOM_CONSTRUCTORS, RNG_CONSTRUCTORS, Statement, analyse_cell
+from workbench.refactor.effects import (
+    PLOTTING_METHODS,
+    PYPLOT_END_FIGURE,
+    PYPLOT_NEW_FIGURE,
+    RECREATABLE,
+    STATE_CHANGING_METHODS,
+    Shares,
+    call_changes,
+    setting_kind,
+)
 from workbench.refactor.ipython_syntax import transform
 from workbench.refactor.notebook import Cell, Notebook, suggest
 
@@ -175,6 +185,17 @@ class _Planner:
         self.later: dict[str, tuple[int, int]] = {}  # first binding anywhere, for hints
         self.sure: dict[str, set[str]] = {}  # task -> names it has surely bound so far
         self.statements: dict[str, list[Statement]] = {}  # task -> its statements so far
+        # effects.py: what notebook methods change, objects inside objects, state settings (ids of
+        # their Definitions, notebook order; `given`: how many of them each task has), values
+        # re-created where used (name -> where made, how, what changed it since), pyplot's figure
+        self.methods: dict[str, list] = {}  # method name -> FunctionSummary of every class's
+        self.shares = Shares()
+        self.settings: list[str] = []
+        self.given: dict[str, int] = {}
+        self.live: dict[str, dict] = {}
+        self.pyplot_persists = False  # a non-inline backend keeps figures across cells
+        self.figure: list[tuple[str, str, bool]] = []  # (task, Definition id, replayable) drawing it
+        self.figure_given: dict[str, int] = {}
 
     # bindings
     def bind(self, name: str, binding: _Binding) -> None:
@@ -334,6 +355,8 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
                 planner.definitions[ref] = Definition(ref, cell.index, stmt.line, stmt.kind,
                                                       sorted(stmt.binds | stmt.maybe_binds), stmt.source)
                 planner.def_statements[ref] = stmt
+                _register_methods(planner, stmt)
+                _register_setting(planner, planner.definitions[ref], stmt, "")
                 for n in stmt.binds | stmt.maybe_binds:
                     planner.bind(n, _Binding("def", None, cell.index, stmt.line, ref))
             continue
@@ -404,6 +427,8 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
                 for n in sorted(stmt.binds):
                     if n.startswith("_") or n in t.outputs or _unsaveable(stmt, n):
                         continue
+                    if planner.qualified(stmt.constructed.get(n, ""), t.name) in RECREATABLE:
+                        continue  # a connection, session, lock...: never a product
                     if planner.resolve(n, "") and planner.resolve(n, "").owner != t.name:
                         continue  # rebound later by another task
                     t.outputs[n] = Output(n, _format(stmt, n), index, stmt.line)
@@ -461,8 +486,35 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
     name = task.name
     sure = planner.sure.setdefault(name, set())
     own = planner.statements.setdefault(name, [])
-    # reads, with the globals of every function called, transitively
-    pending = [(n, line) for n, line in stmt.reads if n not in sure]
+    ref = f"{cell.ref}:{index}"
+    # state earlier cells set (os.environ, sys.path, pd.set_option, ...): replayed here (effects.py)
+    extra = _give_settings(planner, task)
+    # what the statement changes in place: itself, through notebook functions and methods, through
+    # objects inside objects (effects.py); computed before the reads, which it may add to
+    for n in stmt.binds | stmt.maybe_binds:
+        planner.shares.forget(n)
+    for member, container, access in stmt.shares:
+        planner.shares.add(member, container, access, planner.rngs)
+    direct = {n for n in stmt.mutates if not planner.is_module(n, name)}
+    direct |= {root for root, _ in stmt.method_calls if root in planner.rngs}
+    if stmt.call_args:
+        direct |= call_changes(planner, stmt, name)
+    mutated = planner.shares.changed_with(direct) if direct else direct
+    for m in sorted(mutated):
+        # a member changed through its container (or the other way round) where both come from
+        # upstream: re-take it from the container, so that they are one object as in the notebook
+        take = planner.shares.retake.get(m)
+        if take is None or m in sure or take[0] not in mutated or take[0] in sure:
+            continue
+        b = planner.resolve(take[0], name)
+        if b is not None and b.kind == "task" and b.owner != name:
+            if [m, take[1]] not in task.aliases:
+                task.aliases.append([m, take[1]])
+            extra.append((take[0], stmt.line))
+    extra += _pyplot_figure(planner, nb, task, cell, stmt, ref)
+    # reads, with the globals of every function called, transitively (a function defined earlier
+    # in this task too: its globals are what this task must get)
+    pending = list(stmt.reads) + extra
     seen: set[str] = set()
     while pending:
         n, line = pending.pop(0)
@@ -477,7 +529,8 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
             continue
         binding = planner.resolve(n, name)
         if binding is None:
-            if n in BUILTINS:
+            if n in BUILTINS or any(b.owner == name and b.maybe for b in planner.bindings.get(n, ())):
+                # bound by this task inside a loop, branch, with or try: the notebook ran, so it was
                 continue
             raise _undefined(nb, planner, n, cell.index, line, name)
         if binding.kind == "deleted":
@@ -498,6 +551,17 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
             pending.extend((g, line) for g in planner.def_statements[binding.ref].needs(n))
         elif binding.kind == "task":
             up = binding.owner
+            live = planner.live.get(n)
+            if live is not None and binding.ctor == live["ctor"]:
+                # a connection, session, lock...: made again here by its own statement
+                if live["changed"]:
+                    raise _not_recreatable(nb, n, live, name, cell.index, line)
+                _use_definition(planner, task, live["ref"])
+                pending.extend((g, line) for g in planner.def_statements[live["ref"]].needs(n))
+                if live["task"] != name:
+                    # what the object stands for (a database file, a server's state) was made there
+                    task.upstream.setdefault(live["task"], Edge()).after = True
+                continue
             if binding.ctor in UNSAVEABLE:
                 raise PlanError(
                     f"task {name!r} needs {n!r} from task {up!r}, but {n!r} is "
@@ -560,23 +624,31 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         if key not in task.file_writes:
             task.file_writes.append(key)
     # bindings this statement leaves
-    ref = f"{cell.ref}:{index}"
     for n, ctor in stmt.constructed.items():
-        if planner.qualified(ctor, name) in RNG_CONSTRUCTORS:
+        qualified = planner.qualified(ctor, name)
+        if qualified in RNG_CONSTRUCTORS:
             planner.rngs.add(n)
-    mutated = {n for n in stmt.mutates if not planner.is_module(n, name)}
-    mutated |= {root for root, _ in stmt.method_calls if root in planner.rngs}
+    aliased = {a for a, _ in task.aliases}
+    mutated = {m for m in mutated if m in direct or m in sure or m in task.inputs or m in aliased
+               or m in stmt.binds or m in stmt.maybe_binds}
+    _track_live(planner, nb, task, cell, stmt, ref, mutated)
+    _register_setting(planner, None, stmt, name, cell, ref)
     if stmt.kind in ("import", "def"):
         planner.definitions[ref] = Definition(ref, cell.index, stmt.line, stmt.kind,
                                               sorted(stmt.binds | stmt.maybe_binds), stmt.source)
         planner.def_statements[ref] = stmt
+        _register_methods(planner, stmt)
         for n in stmt.binds:
             planner.bind(n, _Binding("def", name, cell.index, stmt.line, ref))
         for n in stmt.maybe_binds:
             planner.bind(n, _Binding("def", name, cell.index, stmt.line, ref, maybe=True))
     else:
         for n in stmt.binds:
-            planner.bind(n, _Binding("task", name, cell.index, stmt.line, ctor=stmt.constructed.get(n, "")))
+            ctor = stmt.constructed.get(n, "")
+            live = planner.live.get(n)
+            if live is not None and live["ref"] == ref:
+                ctor = live["ctor"]
+            planner.bind(n, _Binding("task", name, cell.index, stmt.line, ctor=ctor))
             if n not in stmt.constructed:
                 planner.rngs.discard(n)  # rebound to something else: no longer a generator
             for group in planner.aliases.values():
@@ -585,7 +657,8 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         for n in stmt.maybe_binds:
             planner.bind(n, _Binding("task", name, cell.index, stmt.line, maybe=True))
         for n in mutated:
-            planner.bind(n, _Binding("task", name, cell.index, stmt.line))
+            live = planner.live.get(n)
+            planner.bind(n, _Binding("task", name, cell.index, stmt.line, ctor=live["ctor"] if live else ""))
             # mutating one name of an alias group changes every name of it
             for other in sorted(planner.aliases.get(n, ())):
                 if other in sure or [other, n] in task.aliases:
@@ -603,6 +676,142 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         sure.discard(n)
     sure |= stmt.binds
     own.append(stmt)
+
+
+def _register_methods(planner: _Planner, stmt: Statement) -> None:
+    """A class's methods, by name: `obj.push(x)` changes obj when some notebook class's `push`
+    changes self (the object's class is not known statically; any class's method of that name)."""
+    for key, summary in stmt.summaries.items():
+        if "." in key:
+            planner.methods.setdefault(key.rsplit(".", 1)[1], []).append(summary)
+
+
+def _register_setting(planner: _Planner, definition: Definition | None, stmt: Statement, task: str,
+                      cell: Cell | None = None, ref: str | None = None) -> None:
+    """A statement that only sets process or library state becomes a Definition every later task
+    replays: kind "setting" (with the imports, in notebook order) when it reads only imports,
+    parameters and builtins, else "replay" (after the task's loads; what it reads is an input)."""
+    if not stmt.setting or stmt.kind != "code" or stmt.binds or stmt.maybe_binds:
+        return
+    root = stmt.setting.split(".")[0]
+    if not planner.is_module(root, task) or not setting_kind(planner.qualified(stmt.setting, task)):
+        return
+    qualified = planner.qualified(stmt.setting, task)
+    if qualified in ("matplotlib.use", "matplotlib.pyplot.switch_backend"):
+        planner.pyplot_persists = "inline" not in stmt.source
+    sure = planner.sure.get(task, set())
+    pure = True
+    for n, _ in stmt.reads:
+        b = planner.resolve(n, task)
+        if n in sure or (b is not None and b.kind not in ("def", "param")):
+            pure = False
+    kind = "setting" if pure else "replay"
+    if definition is None:
+        definition = Definition(ref, cell.index, stmt.line, kind, [], stmt.source)
+        planner.definitions[ref] = definition
+        planner.def_statements[ref] = stmt
+    definition.kind = kind
+    planner.settings.append(definition.id)
+
+
+def _give_settings(planner: _Planner, task: Task) -> list[tuple[str, int]]:
+    """The settings made before this task that it has not got yet: copied in; returns the reads
+    a data-dependent one charges to the task."""
+    given = planner.given.get(task.name, 0)
+    extra: list[tuple[str, int]] = []
+    for ref in planner.settings[given:]:
+        d = planner.definitions[ref]
+        if d.cell in task.cells:
+            continue
+        _use_definition(planner, task, ref)
+        extra += [(n, 1) for n, _ in planner.def_statements[ref].reads]
+    planner.given[task.name] = len(planner.settings)
+    return extra
+
+
+def _track_live(planner: _Planner, nb: Notebook, task: Task, cell: Cell, stmt: Statement, ref: str,
+                mutated: set[str]) -> None:
+    """Values that cannot be products (effects.RECREATABLE): remember how each was made, and
+    whether anything changed it since (then it cannot be made again elsewhere)."""
+    for n, info in planner.live.items():
+        methods = {m for root, m in stmt.method_calls if root == n}
+        if n in mutated or methods & STATE_CHANGING_METHODS:
+            if info["changed"] is None and info["ref"] != ref:
+                how = ", ".join(sorted(methods & STATE_CHANGING_METHODS)) or "changed in place"
+                info["changed"] = (cell.index, stmt.line, how)
+    for n in stmt.binds:
+        ctor = stmt.constructed.get(n)
+        qualified = planner.qualified(ctor, task.name) if ctor else ""
+        if qualified in RECREATABLE and stmt.binds == {n} and stmt.kind == "code":
+            changed = None
+            if qualified == "sqlite3.connect" and ":memory:" in stmt.source:
+                changed = (cell.index, stmt.line, "an in-memory database lives only in its connection")
+            planner.live[n] = {"ctor": qualified, "what": RECREATABLE[qualified], "ref": ref, "cell": cell.index,
+                               "line": stmt.line, "task": task.name, "changed": changed}
+            planner.definitions[ref] = Definition(ref, cell.index, stmt.line, "replay", [n], stmt.source)
+            planner.def_statements[ref] = stmt
+        else:
+            planner.live.pop(n, None)
+
+
+def _not_recreatable(nb: Notebook, n: str, live: dict, task: str, cell: int, line: int) -> PlanError:
+    where, at, how = live["changed"]
+    return PlanError(
+        f"task {task!r} needs {n!r}, {live['what']} made in cell {live['cell']} (task {live['task']!r}), "
+        f"which cannot be saved as a product, and cannot be made again in task {task!r} either: "
+        f"cell {where} line {at} changed it ({how})",
+        hint=f"use {n!r} only inside task {live['task']!r} (move cell {cell} into it), or make it "
+        f"again where it is used (`{n} = ...` in cell {cell}) and turn what it gives into data "
+        "(a DataFrame, a list) before the task ends",
+        location=nb.location(nb.cells[live["cell"]], live["line"]),
+        detail=f"used in cell {cell}, line {line}",
+    )
+
+
+def _pyplot_figure(planner: _Planner, nb: Notebook, task: Task, cell: Cell, stmt: Statement,
+                   ref: str) -> list[tuple[str, int]]:
+    """pyplot's implicit current figure (effects.PYPLOT_DOC): where a non-inline backend keeps
+    it across cells, a task drawing on it gets the statements that drew it in earlier tasks,
+    replayed after its loads. Returns the reads they charge."""
+    if not planner.pyplot_persists or not stmt.calls:
+        return []
+    names = [planner.qualified(c, task.name) for c, _ in stmt.calls]
+    pyplot = [q.rsplit(".", 1)[1] for q in names if q.startswith("matplotlib.pyplot.")]
+    plotting = any(method in PLOTTING_METHODS and on and not planner.is_module(on, task.name)
+                   for _, on, method, _, _ in stmt.call_args)
+    if not pyplot and not plotting:
+        return []
+    if stmt.setting and setting_kind(planner.qualified(stmt.setting, task.name)):
+        return []
+    extra: list[tuple[str, int]] = []
+    if set(pyplot) & PYPLOT_NEW_FIGURE:
+        planner.figure = []
+    elif planner.figure_given.get(task.name) is not planner.figure:
+        planner.figure_given[task.name] = planner.figure
+        for owner, drawn, replayable in planner.figure:
+            if owner == task.name:
+                continue
+            d = planner.definitions[drawn]
+            if not replayable:
+                raise PlanError(
+                    f"task {task.name!r} draws on pyplot's current figure, which task {owner!r} "
+                    f"started with a statement that also binds a value (cell {d.cell}, line {d.line})",
+                    hint="draw and save each figure within one task, or keep the figure object "
+                    "(`fig, ax = plt.subplots()`) and draw on `ax` in the later task",
+                    location=nb.location(cell, stmt.line),
+                )
+            _use_definition(planner, task, drawn)
+            extra += [(n, stmt.line) for n, _ in planner.def_statements[drawn].reads]
+    if set(pyplot) & PYPLOT_END_FIGURE:
+        planner.figure = []
+        return extra
+    replayable = stmt.kind == "code" and not stmt.binds and not stmt.maybe_binds and not stmt.mutates - {
+        r for r, _ in stmt.method_calls}
+    if ref not in planner.definitions:
+        planner.definitions[ref] = Definition(ref, cell.index, stmt.line, "replay", [], stmt.source)
+        planner.def_statements[ref] = stmt
+    planner.figure = planner.figure + [(task.name, ref, replayable)]
+    return extra
 
 
 def closure(definitions: Iterable[Definition], names: Iterable[str]) -> tuple[list[Definition], list[str]]:

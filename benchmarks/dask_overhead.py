@@ -48,7 +48,7 @@ def main() -> int:
 
     from distributed import LocalCluster
 
-    from workbench.cli.main import _export
+    from workbench.api import export
     from workbench.execute.build import build, load_plan
     from workbench.execute.dask_runner import build_on_dask
 
@@ -61,7 +61,7 @@ def main() -> int:
         nb.parent.mkdir()
         nb.write_text(json.dumps(notebook(n)))
         pipeline = Path(tmp) / "pipelines" / "many"
-        _export(str(nb), str(pipeline), force=False, quiet=True)
+        export(nb, pipeline)
         plan = load_plan(pipeline)
         params = {"size": 1000}
 

@@ -148,3 +148,43 @@ def test_capture_and_writefile_become_python_that_defines_and_writes():
     assert len(wf.code.split("\n")) == 3
     assert "open('conf/settings.txt', 'w')" in wf.code
     compile(wf.code, "cell", "exec")
+
+
+@pytest.mark.parametrize(
+    "code, mutated",
+    [
+        ("np.add(a, b, out=c)", "c"),
+        ("np.add.at(acc, [0, 0], 1)", "acc"),
+        ("np.copyto(dst, src)", "dst"),
+        ("np.put(p, [1], [5])", "p"),
+        ("np.fill_diagonal(m, 2)", "m"),
+        ("setattr(obj, name, 3)", "obj"),
+        ("cfg.model.depth += 1", "cfg"),
+        ("pipe.named_steps['clf'].set_params(C=0.5)", "pipe"),
+    ],
+)
+def test_writes_not_spelled_as_assignment_are_mutations(code, mutated):
+    _, _, _, mutates, _ = facts(code)
+    assert mutated in mutates
+
+
+def test_function_summaries_say_which_parameters_self_and_globals_change():
+    (f, cls) = analyse_cell(
+        "def fill(d, rows, *, k=1):\n    alias = d\n    alias['b'] = 1\n    for r in rows:\n        r.append(k)\n"
+        "    cache[k] = 1\n    history.append(k)\n    helper(d)\n    local = []\n    local.append(1)\n"
+        "class Acc:\n    def push(self, x):\n        self.items.append(x)\n    def read(self):\n        return self.items",
+        0)
+    summary = f.summaries["fill"]
+    assert summary.params == ["d", "rows"] and summary.every == {"d", "rows", "k"}
+    assert summary.mutates == {"d", "rows", "cache", "history"}
+    assert ("helper", [{"d"}], {}, set(), None) in summary.calls
+    assert cls.summaries["Acc.push"].mutates == {"self"} and cls.summaries["Acc.read"].mutates == set()
+
+
+def test_containers_and_loops_record_what_shares_objects():
+    stmts = analyse_cell("combine = [train, test]\nfor ds in combine:\n    ds['x'] = 1\nfirst = rows[0]\n"
+                         "for k, v in d.items():\n    pass\nclf = RF(random_state=rng)", 0)
+    shares = [s for stmt in stmts for s in stmt.shares]
+    assert shares == [("train", "combine", "combine[0]"), ("test", "combine", "combine[1]"),
+                      ("ds", "combine", None), ("first", "rows", "rows[0]"), ("k", "d", None), ("v", "d", None),
+                      ("rng", "clf", "clf.random_state")]

@@ -166,6 +166,10 @@ def cmd_run(args) -> int:
 
     if args.grid or has_lists(args.param):
         return _cmd_sweep(args, "pipeline")
+    if getattr(args, "isolated", False):
+        import os
+
+        os.environ["WORKBENCH_ISOLATED"] = "1"  # execute.build reads it: each task in a fresh process
     events = _events(args)
     outcome = api.run(args.target, unescape(args.param), force=args.force, jobs=args.jobs, executor=args.executor,
                       scheduler=args.scheduler, products=args.products, require_gpu=args.require_gpu,
@@ -557,6 +561,11 @@ def parser() -> argparse.ArgumentParser:
                    help="override a parameter of the notebook's parameters cell (type-checked)")
     s.add_argument("--force", action="store_true", help="run every task, even those up to date")
     s.add_argument("-j", "--jobs", type=int, default=1, help="run up to N independent tasks at once")
+    s.add_argument("--isolated", action="store_true",
+                   help="run each task in a fresh Python process of its own, as an incremental rerun of "
+                   "that task alone would (slower: a process per task); state one task leaves in the "
+                   "process (os.environ, sys.path, pyplot, options) can then not hide a dependency "
+                   "the plan lacks")
     s.add_argument("-o", "--output", help="pipeline folder when exporting a notebook")
     _tracking_options(s)
     s.add_argument("--no-version", action="store_true", help="do not version inputs and products with DVC")

@@ -83,9 +83,11 @@ class Statement:
     file_reads: list[tuple[str, int]] = field(default_factory=list)
     file_writes: list[tuple[str, int]] = field(default_factory=list)
     constructed: dict[str, str] = field(default_factory=dict)  # name -> dotted constructor called
-    # every call with the root names of its arguments: (dotted callee or None, the root the method
-    # is called on or None, the method name or None, [arg roots], {keyword: root})
+    # every call with the root names of its arguments (analysis.call_roots), and for a quick test
+    # whether any matters: the names called (functions and methods) and the roots passed
     call_args: list[tuple] = field(default_factory=list)
+    callees: set[str] = field(default_factory=set)
+    passed: set[str] = field(default_factory=set)
     summaries: dict[str, FunctionSummary] = field(default_factory=dict)  # "f" / "Class.method"
     # names that may hold the same objects as a container's: (member, container, how to re-take the
     # member from the container, or None): `combine = [train, test]` -> (train, combine,
@@ -116,6 +118,17 @@ class FunctionSummary:
     # calls made in the body: (callee dotted name or None, [origins of the arguments],
     # {keyword: origins}, origins of the object a method is called on, method name or None)
     calls: list[tuple] = field(default_factory=list)
+
+
+def call_roots(node: ast.Call, name: str | None) -> tuple:
+    """(dotted callee `name` or None, the root the method is called on or None, the method name or
+    None, [root names of the arguments], {keyword: root name})."""
+    func = node.func
+    attribute = type(func) is ast.Attribute
+    return (name, root_name(func.value) if attribute else None, func.attr if attribute else None,
+            [a.id if type(a) is ast.Name else root_name(a) for a in node.args] if node.args else [],
+            {k.arg: k.value.id if type(k.value) is ast.Name else root_name(k.value)
+             for k in node.keywords if k.arg} if node.keywords else {})
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -252,6 +265,8 @@ def free_globals(node, enclosing: frozenset = frozenset()) -> tuple[set[str], se
 
 
 _ELEMENT_METHODS = {"get", "setdefault", "pop", "values", "items", "keys"}
+# last names of calls that may write into an argument (written_arguments), for a cheap first test
+_WRITER_NAMES = FIRST_ARGUMENT_WRITERS | {"at", "shuffle"}
 _SAME_ELEMENTS = {"enumerate", "zip", "reversed", "sorted", "list", "tuple", "iter", "filter"}
 
 
@@ -444,17 +459,21 @@ class _StatementVisitor:
         name = dotted(node.func)
         if name:
             self.s.calls.append((name, node.lineno))
-        for written in written_arguments(node, name):
-            root = root_name(written)
-            if root:
-                self.mutate(root, node.lineno)
+        args, keywords = node.args, node.keywords
+        if keywords or (args and name and name.rpartition(".")[2] in _WRITER_NAMES):
+            for written in written_arguments(node, name):
+                root = root_name(written)
+                if root:
+                    self.mutate(root, node.lineno)
         func = node.func
-        on = root_name(func.value) if isinstance(func, ast.Attribute) else None
-        self.s.call_args.append((
-            name, on, func.attr if isinstance(func, ast.Attribute) else None,
-            [root_name(a) for a in node.args],
-            {k.arg: root_name(k.value) for k in node.keywords if k.arg},
-        ))
+        roots = call_roots(node, name)
+        s = self.s
+        s.call_args.append(roots)
+        s.callees.add(roots[2] or name or "")
+        if args:
+            s.passed.update(roots[3])
+        if keywords:
+            s.passed.update(roots[4].values())
         method = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else None)
         if isinstance(func, ast.Attribute):
             root = root_name(func.value)

@@ -103,12 +103,12 @@ def call_changes(planner, stmt: Statement, task: str) -> set[str]:
     changed: set[str] = set()
     for callee, on, method, args, kws in stmt.call_args:
         summaries: list[tuple[FunctionSummary, int]] = []
-        if method is None and callee and "." not in callee:
+        if method is None and callee in planner.summarised:
             summary = function_summary(planner, callee, task)
             if summary is not None:
                 summaries.append((summary, 0))
-        elif method and on and not planner.is_module(on, task):
-            summaries += [(s, 1) for s in planner.methods.get(method, ())]
+        elif method in planner.methods and on and not planner.is_module(on, task):
+            summaries += [(s, 1) for s in planner.methods[method]]
         for summary, offset in summaries:
             inner = function_changes(planner, summary, task, set())
             if offset and summary.params and summary.params[0] in inner and on:
@@ -121,9 +121,10 @@ def call_changes(planner, stmt: Statement, task: str) -> set[str]:
                 if root and k in inner and k in summary.every:
                     changed.add(root)
             changed |= {g for g in inner if g not in summary.every}  # globals it fills
-        for root in [*args, *kws.values()]:
-            if root in planner.rngs:
-                changed.add(root)  # `train_test_split(..., random_state=rng)` draws from rng
+        if planner.rngs:
+            for root in [*args, *kws.values()]:
+                if root in planner.rngs:
+                    changed.add(root)  # `train_test_split(..., random_state=rng)` draws from rng
     return changed
 
 
@@ -183,17 +184,18 @@ class Shares:
 
     def forget(self, name: str) -> None:
         """`name` was rebound to a new object: it shares nothing any more."""
+        if not self.up:
+            return  # nothing shares anything (most notebooks, most of the time)
         for c in self.up.pop(name, ()):
-            self.members.get(c, set()).discard(name)
-            self.loose.get(c, set()).discard(name)
+            for table in (self.members, self.loose, self.kept):
+                if c in table:
+                    table[c].discard(name)
         self.retake.pop(name, None)
         for table in (self.members, self.loose, self.kept):
             for m in table.pop(name, ()):
                 self.up.get(m, set()).discard(name)
                 if self.retake.get(m, ("",))[0] == name:
                     del self.retake[m]
-        for kept in self.kept.values():
-            kept.discard(name)
 
     def add(self, member: str, container: str, access: str | None, rngs: set[str]) -> None:
         if member == container:

@@ -196,6 +196,8 @@ class _Planner:
         self.pyplot_persists = False  # a non-inline backend keeps figures across cells
         self.figure: list[tuple[str, str, bool]] = []  # (task, Definition id, replayable) drawing it
         self.figure_given: dict[str, int] = {}
+        self.summarised: set[str] = set()  # names some notebook function's summary is bound to
+        self.local_deferred: dict[str, dict[str, set[str]]] = {}  # task -> callable -> globals it reads
 
     # bindings
     def bind(self, name: str, binding: _Binding) -> None:
@@ -488,19 +490,21 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
     own = planner.statements.setdefault(name, [])
     ref = f"{cell.ref}:{index}"
     # state earlier cells set (os.environ, sys.path, pd.set_option, ...): replayed here (effects.py)
-    extra = _give_settings(planner, task)
+    extra = _give_settings(planner, task) if len(planner.settings) > planner.given.get(name, 0) else []
     # what the statement changes in place: itself, through notebook functions and methods, through
     # objects inside objects (effects.py); computed before the reads, which it may add to
-    for n in stmt.binds | stmt.maybe_binds:
-        planner.shares.forget(n)
+    shares = planner.shares
+    if shares.up:
+        for n in stmt.binds | stmt.maybe_binds:
+            shares.forget(n)
     for member, container, access in stmt.shares:
-        planner.shares.add(member, container, access, planner.rngs)
+        shares.add(member, container, access, planner.rngs)
     direct = {n for n in stmt.mutates if not planner.is_module(n, name)}
     direct |= {root for root, _ in stmt.method_calls if root in planner.rngs}
-    if stmt.call_args:
+    if stmt.callees & planner.summarised or stmt.passed & planner.rngs:
         direct |= call_changes(planner, stmt, name)
-    mutated = planner.shares.changed_with(direct) if direct else direct
-    for m in sorted(mutated):
+    mutated = shares.changed_with(direct) if direct and shares.up else direct
+    for m in sorted(mutated) if shares.retake and mutated else ():
         # a member changed through its container (or the other way round) where both come from
         # upstream: re-take it from the container, so that they are one object as in the notebook
         take = planner.shares.retake.get(m)
@@ -511,10 +515,12 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
             if [m, take[1]] not in task.aliases:
                 task.aliases.append([m, take[1]])
             extra.append((take[0], stmt.line))
-    extra += _pyplot_figure(planner, nb, task, cell, stmt, ref)
+    if planner.pyplot_persists:
+        extra += _pyplot_figure(planner, nb, task, cell, stmt, ref)
     # reads, with the globals of every function called, transitively (a function defined earlier
     # in this task too: its globals are what this task must get)
-    pending = list(stmt.reads) + extra
+    local_deferred = planner.local_deferred.setdefault(name, {})
+    pending = [(n, line) for n, line in stmt.reads if n not in sure or n in local_deferred] + extra
     seen: set[str] = set()
     while pending:
         n, line = pending.pop(0)
@@ -523,9 +529,9 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         seen.add(n)
         if n in sure:
             # bound earlier in this task; its deferred reads still matter when it is a function
-            local = next((s for s in reversed(own) if n in s.deferred), None)
+            local = local_deferred.get(n)
             if local is not None:
-                pending.extend((g, line) for g in local.deferred[n] if g not in sure)
+                pending.extend((g, line) for g in local if g not in sure)
             continue
         binding = planner.resolve(n, name)
         if binding is None:
@@ -624,15 +630,20 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         if key not in task.file_writes:
             task.file_writes.append(key)
     # bindings this statement leaves
+    recreatable = False
     for n, ctor in stmt.constructed.items():
         qualified = planner.qualified(ctor, name)
         if qualified in RNG_CONSTRUCTORS:
             planner.rngs.add(n)
-    aliased = {a for a, _ in task.aliases}
-    mutated = {m for m in mutated if m in direct or m in sure or m in task.inputs or m in aliased
-               or m in stmt.binds or m in stmt.maybe_binds}
-    _track_live(planner, nb, task, cell, stmt, ref, mutated)
-    _register_setting(planner, None, stmt, name, cell, ref)
+        recreatable = recreatable or qualified in RECREATABLE
+    if mutated is not direct:  # only what this task has can be changed here
+        aliased = {a for a, _ in task.aliases}
+        mutated = {m for m in mutated if m in direct or m in sure or m in task.inputs or m in aliased
+                   or m in stmt.binds or m in stmt.maybe_binds}
+    if planner.live or recreatable:
+        _track_live(planner, nb, task, cell, stmt, ref, mutated)
+    if stmt.setting:
+        _register_setting(planner, None, stmt, name, cell, ref)
     if stmt.kind in ("import", "def"):
         planner.definitions[ref] = Definition(ref, cell.index, stmt.line, stmt.kind,
                                               sorted(stmt.binds | stmt.maybe_binds), stmt.source)
@@ -676,6 +687,8 @@ def _visit_task_statement(planner: _Planner, nb: Notebook, task: Task, tasks: di
         sure.discard(n)
     sure |= stmt.binds
     own.append(stmt)
+    if stmt.deferred:
+        local_deferred.update(stmt.deferred)
 
 
 def _register_methods(planner: _Planner, stmt: Statement) -> None:
@@ -684,6 +697,7 @@ def _register_methods(planner: _Planner, stmt: Statement) -> None:
     for key, summary in stmt.summaries.items():
         if "." in key:
             planner.methods.setdefault(key.rsplit(".", 1)[1], []).append(summary)
+        planner.summarised.add(key.rsplit(".", 1)[-1])  # functions' and methods' names
 
 
 def _register_setting(planner: _Planner, definition: Definition | None, stmt: Statement, task: str,

@@ -74,30 +74,36 @@ class RecordError(WorkbenchError):
     """A file where a run record should be that is not one Workbench can read."""
 
 
-# key -> the JSON types it may have (None allowed where a value may be absent)
-REQUIRED: dict[str, tuple[type, ...]] = {
+# What every record has had since the first release, and the JSON types of what records may hold.
+REQUIRED = ("id", "pipeline", "status")
+TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,), "kind": (str,), "pipeline": (str,), "notebook": (str,), "started": (int, float),
-    "status": (str,), "params": (dict,), "metrics": (dict,), "tasks": (list,),
+    "status": (str,), "params": (dict,), "metrics": (dict,), "tasks": (list,), "data": (dict,),
 }
+# Filled in where older records lack them (kind and tasks came with reruns and per-task records).
+DEFAULTS: dict[str, Any] = {"kind": "pipeline", "params": {}, "metrics": {}, "tasks": [], "data": {}}
 
 
 def check_record(data: Any, where: str = "run record") -> RunRecord:
-    """The record, checked; RecordError naming `where` and the first thing wrong otherwise."""
+    """The record, checked (and an older one completed); RecordError naming `where` and the first
+    thing wrong otherwise."""
+    fix = "remove the file, or restore it from the MLflow run"
     if not isinstance(data, dict):
-        raise RecordError(f"{where} is not a run record (a JSON object was expected)",
-                          hint="remove the file, or restore it from the MLflow run")
+        raise RecordError(f"{where} is not a run record (a JSON object was expected)", hint=fix)
     schema = data.get("schema", RECORD_SCHEMA)
     if schema != RECORD_SCHEMA:
         raise RecordError(f"{where} is a run record of another version ({schema!r}; this Workbench reads "
                           f"{RECORD_SCHEMA!r})", hint="read it with the Workbench version that wrote it")
-    for key, types in REQUIRED.items():
+    for key in REQUIRED:
         if key not in data:
-            raise RecordError(f"{where} lacks {key!r}", hint="remove the file, or restore it from the MLflow run")
-        if not isinstance(data[key], types) or isinstance(data[key], bool):
+            raise RecordError(f"{where} lacks {key!r}", hint=fix)
+    for key, value in DEFAULTS.items():
+        data.setdefault(key, value if isinstance(value, str) else type(value)())
+    for key, types in TYPES.items():
+        if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool)):
             raise RecordError(f"{where}: {key!r} is a {type(data[key]).__name__}, not a "
-                              f"{' or '.join(t.__name__ for t in types)}",
-                              hint="remove the file, or restore it from the MLflow run")
+                              f"{' or '.join(t.__name__ for t in types)}", hint=fix)
     for i, task in enumerate(data["tasks"]):
         if not isinstance(task, dict) or not isinstance(task.get("name"), str):
-            raise RecordError(f"{where}: task {i} has no name", hint="remove the file, or restore it from the MLflow run")
+            raise RecordError(f"{where}: task {i} has no name", hint=fix)
     return data  # type: ignore[return-value]

@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from workbench.workflows.run import RunOutcome
     from workbench.workflows.sweep import SweepResult
     from workbench.workflows.targets import Exported
+    from workbench.workflows.trace import TraceResult
 
-__all__ = ["export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "verify"]
+__all__ = ["export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "trace", "verify"]
 
 Params = "Mapping[str, Any] | Sequence[str] | None"  # {name: value} or ["NAME=VALUE", ...]
 
@@ -50,6 +51,18 @@ def plan(notebook: str | Path) -> Plan:
     from workbench.workflows.targets import plan_notebook
 
     return plan_notebook(notebook)
+
+
+def trace(notebook: str | Path, params: Params = None) -> TraceResult:
+    """Run the notebook once in a real kernel and fingerprint every global and the process state
+    after each task (`workbench trace`); what changed where the static plan did not predict it
+    becomes an edge with its evidence. The trace is stored by the notebook's content hash and used
+    by `plan`, `export` and `run` until the notebook changes. Returns a TraceResult: `.trace`,
+    `.path`, `.plan` (with the traced edges), `.added` (one line per edge), `.summary()`."""
+    from workbench.workflows.targets import param_pairs
+    from workbench.workflows.trace import trace as trace_
+
+    return trace_(notebook, param_pairs(params))
 
 
 def export(notebook: str | Path, output: str | Path | None = None, force: bool = False) -> Exported:

@@ -42,12 +42,16 @@ export interface IDefinition {
   source: string;
 }
 
+/** What one task takes from an upstream task. `traced`: the edge exists only because a trace of a real run showed it (`workbench trace`), not by reading the code; `evidence`: why, from the trace ("found by trace: task `clean` changed `train`, cell 4"), on traced and static edges. */
 export interface IEdge {
   variables: string[];
   files: string[];
   random_state: string[];
   /** Default: false. */
   after: boolean;
+  /** Default: false. */
+  traced: boolean;
+  evidence: string[];
 }
 
 export interface IOutput {

@@ -77,7 +77,9 @@ def cmd_plan(args) -> int:
         t = plan.task(name)
         cells = ",".join(str(i) for i in t.code_cells)
         takes = "; ".join(f"{', '.join(e.variables or e.files or e.random_state or ['(after)'])} <- {u}"
-                          for u, e in t.upstream.items())
+                          + (" [traced]" if e.traced else "") for u, e in t.upstream.items())
+        evidence = list(dict.fromkeys(why for e in t.upstream.values() for why in e.evidence
+                                      if why.startswith("found by trace")))
         flags = []
         if t.gpu:
             flags.append(f"gpu:{t.gpu}")
@@ -90,6 +92,8 @@ def cmd_plan(args) -> int:
         print(f"  {name:<{width}}  cells {cells}")
         if takes:
             print(f"  {'':<{width}}    takes    {takes}")
+        for why in evidence:
+            print(f"  {'':<{width}}    traced   {why}")
         if t.outputs:
             print(f"  {'':<{width}}    produces {', '.join(t.outputs)}")
         if flags:
@@ -97,6 +101,17 @@ def cmd_plan(args) -> int:
     if plan.requirements:
         print("requirements (from %pip/!pip lines): " + " ".join(plan.requirements))
     _print_warnings(plan)
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from workbench import api
+
+    result = api.trace(args.notebook, args.param)
+    print(result.summary())
+    if result.added:
+        print(f"`workbench plan {args.notebook}`, `export` and `run` now use these edges (until the notebook "
+              f"changes); re-export: workbench export {args.notebook} --force")
     return 0
 
 
@@ -539,6 +554,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("notebook")
     s.add_argument("--json", action="store_true", help="print the Plan as JSON (the API's data model)")
     s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("trace", formatter_class=fmt, help="run the notebook once and add the dependencies "
+                       "static analysis missed",
+                       description="Run the notebook once in a real kernel (papermill, in its folder, `skip` "
+                       "cells left out) and fingerprint every global and the process state (os.environ, "
+                       "sys.path, the working directory, options, global random state...) after each task. "
+                       "A change the static plan did not predict (a mutation through getattr, exec, "
+                       "operator.setitem, an object reachable from another) becomes an edge to the later "
+                       "tasks that read the value, with its evidence. The trace is stored under "
+                       ".workbench/traces/<notebook sha256>.json and used by plan, export and run until the "
+                       "notebook changes; `verify` makes one too. A trace never removes a static edge.\n\n"
+                       "example:\n  workbench trace notebooks/churn.ipynb && workbench export notebooks/churn.ipynb "
+                       "--force")
+    s.add_argument("notebook")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter for the traced run (type-checked)")
+    s.set_defaults(func=cmd_trace)
 
     s = sub.add_parser("export", formatter_class=fmt, help="write the Ploomber project for a notebook",
                        description="Write pipeline.yaml, env.yaml and tasks/*.py for a notebook.\n"

@@ -52,10 +52,16 @@ class Output:
 
 @dataclass
 class Edge:
+    """What one task takes from an upstream task. `traced`: the edge exists only because a trace
+    of a real run showed it (`workbench trace`), not by reading the code; `evidence`: why, from the
+    trace ("found by trace: task `clean` changed `train`, cell 4"), on traced and static edges."""
+
     variables: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     random_state: list[str] = field(default_factory=list)
     after: bool = False
+    traced: bool = False
+    evidence: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -30,12 +30,26 @@ def display(path: Path) -> str:
         return str(path.resolve())
 
 
-def plan_notebook(notebook: str | Path) -> Plan:
-    """The Plan of a notebook file (PlanError names the cell and line of what cannot be split)."""
+def plan_notebook(notebook: str | Path, traced: bool = True) -> Plan:
+    """The Plan of a notebook file (PlanError names the cell and line of what cannot be split),
+    with the edges of its stored trace (`workbench trace`) while the notebook is unchanged."""
     from workbench.refactor.notebook import read_notebook
     from workbench.refactor.planner import build_plan
 
-    return build_plan(read_notebook(str(notebook), project_path(Path(notebook))))
+    plan = build_plan(read_notebook(str(notebook), project_path(Path(notebook))))
+    if traced and (trace_project(notebook) / ".workbench" / "traces" / f"{plan.notebook_sha256}.json").is_file():
+        from workbench.execute.trace import load_trace
+        from workbench.refactor.traced import apply_trace
+
+        plan = apply_trace(plan, load_trace(trace_project(notebook), plan.notebook_sha256))
+    return plan
+
+
+def trace_project(notebook: str | Path) -> Path:
+    """Where a notebook's traces are stored (.workbench/traces/): its git top, else its folder."""
+    from workbench.core.project import git_top
+
+    return git_top(Path(notebook)) or Path(notebook).resolve().parent
 
 
 def default_pipeline_dir(notebook: str | Path) -> Path:

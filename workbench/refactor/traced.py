@@ -141,7 +141,11 @@ def apply_trace(plan: Plan, trace: Trace | None) -> Plan:
                 {"notebook": plan.notebook, "cell": last_cell, "cell_id": plan.cells[last_cell].id, "line": None,
                  "text": f"task `{name}` changed {what}{read_by}"})
     for message, cells in warnings.items():
-        plan.warnings.append(Warning(message, cells))
+        known = next((w for w in plan.warnings if w.message == message), None)
+        if known is None:
+            plan.warnings.append(Warning(message, cells))
+        else:  # the plan had this trace applied already
+            known.cells += [c for c in cells if c not in known.cells]
     plan.order = _order(plan)
     return plan
 

@@ -4,6 +4,11 @@ The notebook runs top to bottom through papermill in a real kernel, exactly as a
 with one addition: after the last cell of each task a cell saves that task's products as they are
 at that point (the same `save` the pipeline uses), because a later cell may rebind or mutate them.
 Then the pipeline runs with the same parameters and each product is compared value by value.
+
+The same run is a trace (workbench.execute.trace): a cell before the first task and one after each
+task fingerprint the globals and the process state. It is stored like `workbench trace`'s, and when
+the pipeline fails or differs and the trace shows a dependency the plan missed, verify says which
+(the task and cell that changed the value, the task that reads it) and how to re-export with it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class VerifyReport:
     notebook_seconds: float = 0.0
     pipeline_seconds: float = 0.0
     executed_notebook: Path | None = None
+    explanation: list[str] = field(default_factory=list)  # dependencies the trace shows and the plan lacks
+    trace: object = None  # the workbench.core.trace.Trace of the notebook run
 
     @property
     def ok(self) -> bool:
@@ -68,8 +75,11 @@ class VerifyReport:
         counts = self.counts()
         parts = ", ".join(f"{n} {s}" for s, n in counts.items())
         verdict = "the pipeline reproduces the notebook" if self.ok else "the pipeline DIFFERS from the notebook"
-        return (f"{verdict}: {parts} (notebook {self.notebook_seconds:.1f}s, "
+        text = (f"{verdict}: {parts} (notebook {self.notebook_seconds:.1f}s, "
                 f"pipeline {self.pipeline_seconds:.1f}s; executed notebook: {self.executed_notebook})")
+        if self.explanation and not self.ok:
+            text += "\n" + "\n".join(self.explanation)
+        return text
 
 
 def snapshot_source(plan: Plan, task_name: str, directory: Path) -> str:
@@ -114,18 +124,31 @@ def instrument(notebook: dict, plan: Plan, directory: Path) -> dict:
 
 
 def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> Path:
-    """Execute the instrumented notebook with papermill; products land in workdir/notebook/."""
+    """Execute the instrumented notebook with papermill; products land in workdir/notebook/, the
+    trace's fingerprints in workdir/trace.jsonl (workbench.execute.trace.read_trace reads them)."""
     import papermill
 
+    from workbench.execute import trace as tracing
     from workbench.execute.papermill_kernel import execute
 
     snapshots = workdir / "notebook"
     if snapshots.exists():
         shutil.rmtree(snapshots)
     snapshots.mkdir(parents=True)
+    lines = (workdir / "trace.jsonl").resolve()
+    lines.unlink(missing_ok=True)
     source = json.loads(notebook.read_text(encoding="utf-8"))
+    last_cell = {max(t.code_cells): t.name for t in plan.tasks}
+
+    def snapshot(index: int) -> list[dict]:
+        if index not in last_cell:
+            return []
+        return [{"cell_type": "code", "execution_count": None, "id": f"workbench-snapshot-{index}",
+                 "metadata": {"tags": [SNAPSHOT_TAG]}, "outputs": [],
+                 "source": snapshot_source(plan, last_cell[index], snapshots.resolve())}]
+
     instrumented = workdir / "instrumented.ipynb"
-    instrumented.write_text(json.dumps(instrument(source, plan, snapshots.resolve())))
+    instrumented.write_text(json.dumps(tracing.instrument(source, plan, lines, extra=snapshot)))
     executed = workdir / "executed.ipynb"
     try:
         execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent)
@@ -177,11 +200,37 @@ def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozen
     return rows
 
 
+def explain(plan: Plan, trace, notebook: str) -> list[str]:
+    """What the trace shows and `plan` lacks, one line per missed dependency, then the fix."""
+    from workbench.refactor.traced import apply_trace
+
+    traced = apply_trace(plan, trace)
+    lines = []
+    for task in traced.tasks:
+        for up, edge in task.upstream.items():
+            before = plan.task(task.name).upstream.get(up)
+            for why in edge.evidence:
+                if why.startswith("found by trace") and (before is None or why not in before.evidence):
+                    lines.append(f"missed dependency: task `{task.name}` must come after `{up}` and take what it "
+                                 f"changed ({why})")
+    for w in traced.warnings[len(plan.warnings):]:
+        lines += [f"missed dependency: {c.get('text')}, cell {c.get('cell')} (the pipeline does not replay it)"
+                  for c in w.cells]
+    if lines:
+        lines = list(dict.fromkeys(lines))
+        lines.append(f"fix: re-export with the traced edges: workbench trace {notebook} && workbench export "
+                     f"{notebook} --force (this run's trace is saved already: the export alone does it)")
+    return lines
+
+
 def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: dict,
-           on_event: EventHandler | None = None, ignore: frozenset[str] = frozenset()) -> VerifyReport:
+           on_event: EventHandler | None = None, ignore: frozenset[str] = frozenset(),
+           traces: Path | None = None) -> VerifyReport:
     """Run the notebook and the pipeline, compare; `on_event` gets the pipeline's task events, then
-    a VerifyRow per compared value and the VerifyFinished verdict."""
+    a VerifyRow per compared value and the VerifyFinished verdict. The notebook run is a trace too,
+    saved under `traces` (a project folder) when given."""
     from workbench.execute.build import build
+    from workbench.execute.trace import read_trace, save_trace
 
     emit = on_event or (lambda event: None)
     report = VerifyReport()
@@ -191,11 +240,33 @@ def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: 
     started = time.perf_counter()
     report.executed_notebook = run_notebook(notebook, plan, overrides, workdir)
     report.notebook_seconds = time.perf_counter() - started
+    if plan.notebook_sha256 == _sha256(notebook):
+        report.trace = read_trace(plan, workdir / "trace.jsonl", overrides, report.notebook_seconds)
+        if traces is not None:
+            save_trace(report.trace, traces)
+        report.explanation = explain(plan, report.trace, str(notebook))
     emit(Message(f"running the pipeline in {pipeline} ..."))
     started = time.perf_counter()
-    build(pipeline, plan, params, on_event=on_event)
+    try:
+        build(pipeline, plan, params, on_event=on_event)
+    except RunError as exc:
+        if report.explanation:
+            exc.hint = ("the trace of the notebook run explains it, not the cell:\n  "
+                        + "\n  ".join(report.explanation))
+        raise
     report.pipeline_seconds = time.perf_counter() - started
     report.rows = compare_products(plan, pipeline, workdir / "notebook", ignore)
+    if report.explanation and not report.ok:
+        readers = {line.split("`")[1] for line in report.explanation if line.startswith("missed dependency: task")}
+        for row in report.rows:
+            if row.status == "different" and row.task in readers:
+                row.detail = (row.detail + "; " if row.detail else "") + "the trace shows a missed dependency (below)"
     for event in report.events():
         emit(event)
     return report
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

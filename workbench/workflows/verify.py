@@ -31,6 +31,7 @@ def verify_notebook(notebook: str | Path, pairs: list[str] | None = None, *, ign
 
         return verify_devices(pipeline, plan, pairs, devices, on_event=on_event, ignore=frozenset(ignore))
     from workbench.verify.pipeline import verify
+    from workbench.workflows.targets import trace_project
 
     return verify(Path(notebook), pipeline, plan, effective(plan.parameters, overrides), overrides,
-                  on_event=on_event, ignore=frozenset(ignore))
+                  on_event=on_event, ignore=frozenset(ignore), traces=trace_project(notebook))

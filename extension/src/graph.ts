@@ -47,14 +47,23 @@ export function renderGraph(plan: IPlan, options: IGraphOptions = {}): SVGElemen
     const g = s(
       'g',
       {
-        className: `jp-Workbench-edge${edge.after && !edge.variables.length && !edge.files.length ? ' jp-Workbench-edge-after' : ''}`,
+        className: `jp-Workbench-edge${edge.after && !edge.variables.length && !edge.files.length ? ' jp-Workbench-edge-after' : ''}${edge.traced ? ' jp-Workbench-edge-traced' : ''}`,
         'data-from': edge.from,
         'data-to': edge.to,
         tabindex: 0
       },
       s('title', null, edge.title),
       s('path', { d: edge.path, className: 'jp-Workbench-edge-hit' }),
-      s('path', { d: edge.path, className: 'jp-Workbench-edge-line', 'marker-end': 'url(#jp-Workbench-arrow)' })
+      // a traced edge (found by running the notebook) is drawn dotted in the warning colour
+      edge.traced
+        ? s('path', {
+            d: edge.path,
+            className: 'jp-Workbench-edge-line',
+            'marker-end': 'url(#jp-Workbench-arrow)',
+            'stroke-dasharray': '2 3',
+            style: 'stroke: var(--jp-warn-color1, #f57c00)'
+          })
+        : s('path', { d: edge.path, className: 'jp-Workbench-edge-line', 'marker-end': 'url(#jp-Workbench-arrow)' })
     );
     if (edge.label) {
       const width = labelWidth(edge.label);

@@ -42,6 +42,10 @@ export interface IGraphEdge {
   files: string[];
   randomState: string[];
   after: boolean;
+  /** The edge exists only because a trace of a real run showed it (`workbench trace`). */
+  traced: boolean;
+  /** Why, from the trace ("found by trace: task `clean` changed `train`, cell 4"). */
+  evidence: string[];
   /** Short text drawn on the edge. */
   label: string;
   /** The full explanation, shown on hover. */
@@ -142,8 +146,10 @@ function edgeVariables(producer: ITask | undefined, names: string[]): IEdgeVaria
   });
 }
 
-export function edgeTitle(edge: Pick<IGraphEdge, 'from' | 'to' | 'variables' | 'files' | 'randomState' | 'after'>): string {
-  const lines = [`${edge.from} → ${edge.to}`];
+export function edgeTitle(
+  edge: Pick<IGraphEdge, 'from' | 'to' | 'variables' | 'files' | 'randomState' | 'after'> & Partial<Pick<IGraphEdge, 'traced' | 'evidence'>>
+): string {
+  const lines = [`${edge.from} → ${edge.to}${edge.traced ? ' (traced: found by running the notebook, not by reading the code)' : ''}`];
   for (const v of edge.variables) {
     const where = v.cell === null ? '' : ` (cell ${v.cell}${v.line ? `, line ${v.line}` : ''})`;
     lines.push(`  variable ${v.name}${where}`);
@@ -155,7 +161,10 @@ export function edgeTitle(edge: Pick<IGraphEdge, 'from' | 'to' | 'variables' | '
     lines.push(`  random state ${r}`);
   }
   if (edge.after) {
-    lines.push('  ordering only (after: tag)');
+    lines.push(edge.traced ? '  ordering only' : '  ordering only (after: tag)');
+  }
+  for (const why of edge.evidence ?? []) {
+    lines.push(`  ${why}`);
   }
   return lines.join('\n');
 }
@@ -207,6 +216,8 @@ export function layoutGraph(plan: Pick<IPlan, 'tasks' | 'order'>, options: ILayo
       const files = info.files ?? [];
       const randomState = info.random_state ?? [];
       const after = !!info.after;
+      const traced = !!info.traced;
+      const evidence = info.evidence ?? [];
       const names = [...variables.map(v => v.name), ...files, ...randomState.map(r => `🎲${r}`)];
       const label = names.length ? shorten(names) : after ? 'after' : '';
       const x1 = from.x + from.width / 2;
@@ -236,7 +247,7 @@ export function layoutGraph(plan: Pick<IPlan, 'tasks' | 'order'>, options: ILayo
         labelX = (x1 + x2) / 2;
         labelY = my;
       }
-      const edge = { from: up, to: node.name, variables, files, randomState, after };
+      const edge = { from: up, to: node.name, variables, files, randomState, after, traced, evidence };
       edges.push({ ...edge, label, title: edgeTitle(edge), path, labelX, labelY });
     }
   }

@@ -93,6 +93,21 @@ test('layout of files, random state and ordering-only edges', () => {
   assert.deepEqual(logic.layoutGraph({ order: [], tasks: [] }).nodes, []);
 });
 
+test('a traced edge says so and why on hover; a static edge is not marked', () => {
+  const why = 'found by trace: task `a` changed `df`, cell 3';
+  const plan = {
+    order: ['a', 'b'],
+    tasks: [task('a', {}, { df: out('df', 3, 1) }), task('b', { a: up(['df'], { traced: true, evidence: [why] }) })]
+  };
+  const [edge] = logic.layoutGraph(plan).edges;
+  assert.equal(edge.traced, true);
+  assert.match(edge.title, /traced: found by running the notebook/);
+  assert.ok(edge.title.includes(why));
+  const [plain] = logic.layoutGraph({ order: ['a', 'b'], tasks: [task('a'), task('b', { a: up(['x']) })] }).edges;
+  assert.equal(plain.traced, false);
+  assert.doesNotMatch(plain.title, /traced/);
+});
+
 test('task start replaces any other task start (Kale spellings too) and keeps other tags', () => {
   assert.deepEqual(logic.withTaskStart(['hide-input', 'step:old', 'metrics'], 'report'), ['hide-input', 'metrics', 'task:report']);
   assert.equal(logic.taskOf(['x', 'block:b']), 'b');

@@ -15,7 +15,8 @@ export const graphSection: ISection = {
     if (!plan) {
       return state.error ? null : section('graph', 'Tasks', h('p', { className: 'jp-Workbench-note' }, 'planning…'));
     }
-    const hint = 'Hover an arrow for the variables and files crossing it and the cells defining them; click a task or an arrow to go to its cell.';
+    const hint =
+      'Hover an arrow for the variables and files crossing it and the cells defining them (dotted orange: found by `workbench trace`, with why); click a task or an arrow to go to its cell.';
     const info = h('div', { className: 'jp-Workbench-note jp-Workbench-edgeinfo' }, hint);
     const graph = renderGraph(plan, {
       statuses: taskStatuses(state),

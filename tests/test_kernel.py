@@ -205,3 +205,23 @@ def test_check_reports_cells_failing_in_a_fresh_kernel(tmp_path):
         assert "cell 0: NameError: name 'b' is not defined" in out["text"], out
     finally:
         k.stop()
+
+
+def test_the_run_magic_reads_the_clis_events_not_its_text(make_notebook, tmp_path):
+    """`%workbench run` starts the CLI with --events jsonl and shows the events as the CLI's lines:
+    the cell shows progress and the result, never the JSON it was sent."""
+    import io
+
+    from workbench.lab.kernel.magic import run_cli
+
+    make_notebook([("n = 2", "parameters"), ("x = list(range(n))", "task:a"), ("total = sum(x)", "task:b")])
+    shown = io.StringIO()
+    code = run_cli("run", "nb.ipynb", ["n=3"], tmp_path, out=shown)
+    text = shown.getvalue()
+    assert code == 0, text
+    assert "running a (" in text and "  b done in " in text, text
+    assert "ran 2 of 2 task(s)" in text, text
+    assert '"event"' not in text, text
+    shown = io.StringIO()
+    assert run_cli("run", "nb.ipynb", ["n=x"], tmp_path, out=shown) == 2
+    assert "error:" in shown.getvalue() and "n" in shown.getvalue() and '"event"' not in shown.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -16,9 +17,15 @@ from workbench.lab.kernel.session import notebook_for
 
 
 def run_cli(action: str, path: str, params: list[str], cwd: Path, force: bool = False, out=None) -> int:
-    """`python -m workbench.cli ACTION PATH --param ...`, its output streamed line by line."""
+    """`python -m workbench.cli ACTION --events jsonl PATH --param ...`, its events shown as they come.
+
+    A subprocess, so that interrupting the kernel stops the run and everything it started without
+    touching the kernel's own state; it speaks JSON events (workbench.core.events), shown here as
+    the CLI's text. Lines that are not events (the CLI's human error text on stderr) pass through."""
+    from workbench.core import events as ev
+
     out = out or sys.stdout
-    argv = [sys.executable, "-m", "workbench.cli", action, path, *(f"--param={p}" for p in params)]
+    argv = [sys.executable, "-m", "workbench.cli", action, "--events=jsonl", path, *(f"--param={p}" for p in params)]
     if force:
         argv.append("--force")
     env = {"PLOOMBER_STATS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -28,8 +35,10 @@ def run_cli(action: str, path: str, params: list[str], cwd: Path, force: bool = 
     try:
         assert process.stdout is not None
         for line in process.stdout:
-            out.write(line)
-            out.flush()
+            shown = _shown_line(line, ev)
+            if shown is not None:
+                out.write(shown)
+                out.flush()
         return process.wait()
     except KeyboardInterrupt:  # the kernel was interrupted: stop the run and everything it started
         os.killpg(process.pid, signal.SIGTERM)
@@ -42,6 +51,23 @@ def run_cli(action: str, path: str, params: list[str], cwd: Path, force: bool = 
 
 
 
+
+
+def _shown_line(line: str, ev) -> str | None:
+    """What the cell shows for one line of the CLI's output: an event as text, anything else as is."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(data, dict) or "event" not in data:
+        return line
+    event = ev.from_dict(data)
+    if isinstance(event, ev.Message) and event.level == "output":
+        return event.text + "\n"
+    if isinstance(event, ev.Message) and event.level == "error":
+        return None  # the CLI prints the error with its hint on stderr, which comes through as text
+    text = ev.text(event)
+    return None if text is None else text + "\n"
 
 
 def _parser() -> argparse.ArgumentParser:

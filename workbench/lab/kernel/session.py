@@ -51,7 +51,7 @@ def shown_path(path: Path) -> str:
 
 
 def plan_of(path: Path):
-    from workbench.refactor.notebook import read_notebook
-    from workbench.refactor.planner import build_plan
+    """The notebook's Plan, as `workbench plan` makes it (the public API: stored traces included)."""
+    from workbench.api import plan
 
-    return build_plan(read_notebook(path, shown_path(path)))
+    return plan(path)

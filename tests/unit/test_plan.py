@@ -128,7 +128,8 @@ def test_plan_json_round_trips_and_is_plain(plan_of):
     assert Plan.from_dict(data) == plan
     assert data["schema"] == "workbench.plan/1"
     assert data["tasks"][1]["model"] == "b"
-    assert data["tasks"][1]["upstream"] == {"a": {"variables": ["a"], "files": [], "random_state": [], "after": False}}
+    assert data["tasks"][1]["upstream"] == {"a": {"variables": ["a"], "files": [], "random_state": [], "after": False,
+                                                      "traced": False, "evidence": []}}
 
 
 def test_a_parameter_computed_from_an_import_brings_the_import(plan_of):

@@ -167,3 +167,18 @@ def test_server_job_reads_events_not_text(tmp_path: Path):
     job.on_stdout(json.dumps(ev.Message("task 'c' failed\n  ZeroDivisionError", level="error").to_dict()) + "\n")
     job.finish(1)
     assert job.status == "failed" and job.error.startswith("task 'c' failed")
+
+
+def test_no_subpackage_shadows_an_api_function():
+    """Importing `workbench.X.y` sets the attribute `workbench.X` to the subpackage, so a subpackage
+    named like an API function (`verify/`, `lineage/` once) turns `workbench.verify(...)` into
+    "'module' object is not callable" as soon as anything imported it."""
+    import importlib
+    import pkgutil
+
+    api = importlib.import_module("workbench.api")
+    children = {m.name for m in pkgutil.iter_modules(workbench.__path__)}
+    assert not children & set(api.__all__), children & set(api.__all__)
+    importlib.import_module("workbench.verification.pipeline")
+    importlib.import_module("workbench.provenance.records")
+    assert workbench.verify is api.verify and workbench.lineage is api.lineage

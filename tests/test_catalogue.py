@@ -27,7 +27,7 @@ def test_catalogue_notebook_runs_isolated_and_verifies_equal(name: str, tmp_path
     from workbench.refactor.export import export
     from workbench.refactor.notebook import read_notebook
     from workbench.refactor.planner import build_plan
-    from workbench.verify.pipeline import compare_products, run_notebook
+    from workbench.verification.pipeline import compare_products, run_notebook
 
     work = tmp_path / "catalogue"
     shutil.copytree(CATALOGUE, work, ignore=shutil.ignore_patterns("*.py", "__pycache__", "kale_*"))

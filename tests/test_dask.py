@@ -19,7 +19,7 @@ import pytest
 from harness import workbench
 
 from workbench.runtime import load
-from workbench.verify.compare import compare
+from workbench.verification.compare import compare
 
 pytestmark = pytest.mark.slow
 DASK = Path(sys.executable).parent / "dask"

@@ -50,7 +50,7 @@ def test_verify_detects_a_difference(tmp_path: Path):
     from workbench.execute.build import build
     from workbench.refactor.notebook import read_notebook
     from workbench.refactor.planner import build_plan
-    from workbench.verify.pipeline import compare_products, run_notebook
+    from workbench.verification.pipeline import compare_products, run_notebook
 
     plan = build_plan(read_notebook(nb))
     build(tmp_path / "pipe", plan, {"n": 3})

@@ -69,7 +69,7 @@ def test_a_failing_cell_names_notebook_cell_and_line(make_notebook, tmp_path: Pa
 
 
 def test_rerun_and_pipeline_sweep_are_tracked_like_pipeline_runs(project: Path):
-    from workbench.lineage.tracking import TAG_KIND, TAG_PARENT, TAG_SWEEP_ID
+    from workbench.provenance.tracking import TAG_KIND, TAG_PARENT, TAG_SWEEP_ID
 
     _git(project)
     out = project / "churn-rerun.ipynb"

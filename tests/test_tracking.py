@@ -25,7 +25,7 @@ from helpers import write_notebook
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before anything imports mlflow
 
 from workbench.core.errors import WorkbenchError  # noqa: E402
-from workbench.lineage.tracking import (  # noqa: E402
+from workbench.provenance.tracking import (  # noqa: E402
     TrackingError,
     TrackingUnavailable,
     default_tracking_uri,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.project import git_top as project_root  # the git walk (core.project.project_root is the rule)
-from workbench.lineage.versioning import (
+from workbench.provenance.versioning import (
     LOCAL_REMOTE,
     VersioningError,
     VersioningWarning,

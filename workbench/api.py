@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from workbench.core.plan import Plan
     from workbench.deploy.package import PackageResult
     from workbench.deploy.registry import PromoteResult
-    from workbench.verify.devices import DeviceReport
-    from workbench.verify.pipeline import VerifyReport
+    from workbench.verification.devices import DeviceReport
+    from workbench.verification.pipeline import VerifyReport
     from workbench.workflows.rerun import RerunOutcome
     from workbench.workflows.run import RunOutcome
     from workbench.workflows.sweep import SweepResult
@@ -119,7 +119,7 @@ def rerun(notebook: str | Path, params: Params = None, *, output: str | Path | N
     """Run the notebook itself top to bottom with `params` injected, as a tracked run (`workbench
     rerun`). Returns a RerunOutcome: `status`, `run_id`, `record`, `metrics`, `executed_notebook`
     (kept at `output`, by default under .workbench/reruns/<run id>/), `error` when a cell failed."""
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
     from workbench.refactor.params import parse_overrides
     from workbench.workflows.rerun import rerun_notebook
     from workbench.workflows.run import tracking_mode

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from workbench.runtime import load, save
-from workbench.verify.compare import DIFFERENT, EQUAL, NOT_COMPARABLE, Comparison, compare
+from workbench.verification.compare import DIFFERENT, EQUAL, NOT_COMPARABLE, Comparison, compare
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def test_comparison_is_a_small_frozen_value() -> None:
 
 
 def test_module_import_is_lazy() -> None:
-    code = "import sys, workbench.verify.compare; print([m for m in ('pandas', 'numpy') if m in sys.modules])"
+    code = "import sys, workbench.verification.compare; print([m for m in ('pandas', 'numpy') if m in sys.modules])"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
     )

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from workbench.lineage.records import project_root
+from workbench.provenance.records import project_root
 
 
 def test_outside_git_the_folder_holding_run_records_is_the_project(tmp_path: Path):

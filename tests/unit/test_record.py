@@ -12,7 +12,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan, PlanSchemaError
 from workbench.core.record import RECORD_SCHEMA, RecordError, check_record
 from workbench.execute.build import load_plan
-from workbench.lineage.records import RUNS, load_records, save_record
+from workbench.provenance.records import RUNS, load_records, save_record
 from workbench.refactor.notebook import read_notebook
 from workbench.refactor.planner import build_plan
 

@@ -11,7 +11,7 @@ import pytest
 from workbench.core.errors import WorkbenchError
 from workbench.execute import scheduling
 from workbench.execute.scheduling import Gpu, GpuRequiredError, GpuSlots, Placement, effective_needs, select
-from workbench.verify.devices import compare_values, parse_devices, tolerance_for
+from workbench.verification.devices import compare_values, parse_devices, tolerance_for
 
 
 def test_slots_never_hand_out_more_devices_than_exist():

@@ -210,7 +210,7 @@ def cmd_run(args) -> int:
 
 
 def _root_for(target: str | None) -> Path:
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     if target:
         path = Path(target)
@@ -219,7 +219,7 @@ def _root_for(target: str | None) -> Path:
 
 
 def cmd_init(args) -> int:
-    from workbench.lineage.versioning import ensure_project
+    from workbench.provenance.versioning import ensure_project
 
     root = Path(args.path).resolve()
     done = ensure_project(root)
@@ -256,7 +256,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     root = _root_for(None)
     a, b = rec.find_record(root, args.run_a), rec.find_record(root, args.run_b)
@@ -279,8 +279,8 @@ def cmd_diff(args) -> int:
 
 
 def cmd_checkout(args) -> int:
-    from workbench.lineage import records as rec
-    from workbench.lineage.versioning import restore
+    from workbench.provenance import records as rec
+    from workbench.provenance.versioning import restore
 
     root = _root_for(None)
     record = rec.find_record(root, args.run_id)
@@ -302,8 +302,8 @@ def cmd_lineage(args) -> int:
 
 
 def cmd_sync(args) -> int:
-    from workbench.lineage import records as rec
-    from workbench.lineage.tracking import sync
+    from workbench.provenance import records as rec
+    from workbench.provenance.tracking import sync
 
     root = _root_for(None)
     for run_id in rec.push_pending(root):
@@ -404,8 +404,8 @@ def cmd_rerun(args) -> int:
 
 
 def cmd_monitor(args) -> int:
-    from workbench.lineage.records import project_root
     from workbench.monitor.report import monitor
+    from workbench.provenance.records import project_root
 
     retrain = None
     if args.retrain:
@@ -472,7 +472,7 @@ def cmd_ci(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from workbench.lineage.records import project_root
+    from workbench.provenance.records import project_root
     from workbench.quality.validation import load_checks, validate_pipeline
 
     pipeline = _pipeline_folder(args.pipeline).resolve()

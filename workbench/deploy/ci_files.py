@@ -284,7 +284,7 @@ class CiResult:
 
 def latest_record(root: Path, pipeline: str, run_id: str | None = None) -> dict:
     """The run a check is about: `run_id`, else the pipeline's latest FINISHED run."""
-    from workbench.lineage.records import find_record, load_records
+    from workbench.provenance.records import find_record, load_records
 
     if run_id:
         return find_record(root, run_id)
@@ -305,7 +305,7 @@ def _rel(path: Path, root: Path) -> str | None:
 def capture(plan: Plan, pipeline: Path, root: Path, params: dict) -> tuple[list, bool, list[str]]:
     """(TableChecks, whether they are about products, notes): the tabular input files the tasks
     read, or, when there are none, the DataFrames the source tasks (no upstream) produce."""
-    from workbench.lineage.records import input_files
+    from workbench.provenance.records import input_files
     from workbench.quality.validation import TableCheck, capture_frame, is_tabular, read_table
 
     notes, checks = [], []
@@ -354,7 +354,7 @@ def dvc_options(root: Path, pipeline: Path, inputs: list[Path]) -> tuple[str | N
         elif _rel(path, root) is not None:
             notes.append(f"{_rel(path, root)} is not versioned with DVC (no {path.name}.dvc): a clone of the "
                          "repository will not have it unless git tracks it")
-    from workbench.lineage.versioning import stale_pointers
+    from workbench.provenance.versioning import stale_pointers
 
     for key in stale_pointers(dvc_root, [p for p in inputs if _rel(p, dvc_root) is not None]):
         notes.append(f"{key} differs from the version its .dvc pointer names: a clone would get the old data; "
@@ -425,7 +425,7 @@ def ci_export(pipeline: Path, name: str | None = None, force: bool = False, reca
         raise CiError("edited by hand since `workbench ci` wrote it: " + ", ".join(_rel(p, root) or str(p) for p in stale),
                       hint="keep your edits (nothing was written), or re-run with --force to regenerate (a backup of each is kept)")
 
-    from workbench.lineage.records import input_files
+    from workbench.provenance.records import input_files
 
     params = record.get("params") or {}
     keep = checks_path.exists() and not recapture
@@ -480,8 +480,8 @@ def registered_baseline(uri: str, model: str) -> tuple[str, dict[str, float]] | 
     """(label, metrics) of the latest version of registered model `model` (its `metric.*` tags);
     None when there is no such model. An embedded store that does not exist yet has none, and is
     not created just to be asked."""
-    from workbench.lineage.records import tracking_reachable
-    from workbench.lineage.tracking import mlflow_session, redact_uri, sqlite_path, translate_errors
+    from workbench.provenance.records import tracking_reachable
+    from workbench.provenance.tracking import mlflow_session, redact_uri, sqlite_path, translate_errors
 
     db = sqlite_path(uri)
     if db is not None and not db.exists():
@@ -519,7 +519,7 @@ def gate(pipeline: Path, run_id: str | None = None) -> tuple[GateResult, dict, l
     against the latest registered version of the model named after the pipeline."""
     from workbench.core.project import project_root
     from workbench.execute.build import load_plan
-    from workbench.lineage.tracking import default_tracking_uri, redact_uri
+    from workbench.provenance.tracking import default_tracking_uri, redact_uri
     from workbench.quality.gate import evaluate, load_rules
 
     pipeline = pipeline.resolve()

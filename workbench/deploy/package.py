@@ -97,7 +97,7 @@ def pipeline_dir(target: Path) -> Path:
 
 def choose_record(root: Path, plan: Plan, pipeline: Path, run_id: str | None) -> dict:
     """The run to package: the given one, else the pipeline's latest FINISHED run."""
-    from workbench.lineage.records import find_record, load_records
+    from workbench.provenance.records import find_record, load_records
 
     if run_id:
         record = find_record(root, run_id)
@@ -122,7 +122,7 @@ def ensure_products(root: Path, pipeline: Path, record: dict, latest: bool) -> l
 
     A run made with --no-version cannot be restored; its products are used only when it is the
     pipeline's latest run (then they are what is on disk, unless edited by hand)."""
-    from workbench.lineage.versioning import content_id, current, restore
+    from workbench.provenance.versioning import content_id, current, restore
 
     key = f"{_rel(pipeline, root)}/products"
     entry = (record.get("dvc") or {}).get(key)
@@ -407,7 +407,7 @@ def _quiet_mlflow():
     """MLflow's INFO lines, progress bars and advice are noise on the CLI's stderr."""
     import logging
 
-    from workbench.lineage.tracking import mlflow_session
+    from workbench.provenance.tracking import mlflow_session
 
     with mlflow_session(), warnings.catch_warnings():  # the session first: it turns telemetry off
         import mlflow  # noqa: F401 - its import configures its loggers; quieten them after that
@@ -427,7 +427,7 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
     from workbench.core.project import project_root
     from workbench.deploy import model_card, onnx_export
     from workbench.execute.build import load_plan
-    from workbench.lineage.records import load_records
+    from workbench.provenance.records import load_records
     from workbench.runtime import ProductError, load
 
     folder = pipeline_dir(pipeline)

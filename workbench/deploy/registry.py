@@ -91,7 +91,7 @@ def _session(root: Path, doing: str):
     """(client, context manager) against the project's registry, with Workbench's fast-fail settings."""
     import contextlib
 
-    from workbench.lineage.tracking import default_tracking_uri, mlflow_client, mlflow_session, translate_errors
+    from workbench.provenance.tracking import default_tracking_uri, mlflow_client, mlflow_session, translate_errors
 
     uri = default_tracking_uri(root)
     stack = contextlib.ExitStack()
@@ -108,7 +108,7 @@ def register(model_dir: Path, name: str, tags: dict[str, str], root: Path, extra
     """
     from mlflow.exceptions import MlflowException
 
-    from workbench.lineage.tracking import artifact_location_for, experiment_for
+    from workbench.provenance.tracking import artifact_location_for, experiment_for
 
     uri, stack, client_for = _session(root, f"register model {name!r}")
     with stack:
@@ -253,7 +253,7 @@ def _checks_file(root: Path, tags: dict[str, str]) -> Path:
     """pipelines/<name>/checks.yaml of the version's pipeline: from its tag, else from its run record."""
     folder = tags.get(TAG_PIPELINE_DIR)
     if not folder and tags.get(TAG_RUN_ID):
-        from workbench.lineage.records import find_record
+        from workbench.provenance.records import find_record
 
         try:
             folder = find_record(root, tags[TAG_RUN_ID]).get("pipeline_dir")

@@ -239,9 +239,9 @@ def monitor(spec: str, root: Path, *, since: str | None = None, rules_file: Path
     when a rule fires (workflows.retrain.retrain: monitoring sits below the workflows)."""
     from workbench.deploy.serving import models as models
     from workbench.deploy.serving.server import SERVING_DIR, model_slug
-    from workbench.lineage.tracking import default_tracking_uri
     from workbench.monitor import alerts as al
     from workbench.monitor.drift import drift_report
+    from workbench.provenance.tracking import default_tracking_uri
 
     uri = default_tracking_uri(root)
     ref = models.resolve(spec, root, uri)
@@ -305,7 +305,7 @@ def _rules(rules_file: Path | None, pipeline: Path | None):
 
 
 def _track(result: MonitorResult, root: Path, uri: str, ref) -> str | None:
-    from workbench.lineage.tracking import experiment_for, mlflow_client, mlflow_session, translate_errors
+    from workbench.provenance.tracking import experiment_for, mlflow_client, mlflow_session, translate_errors
 
     try:
         with mlflow_session(), translate_errors(uri, "log the monitoring run"):

@@ -29,7 +29,7 @@ def promote_model(name: str, alias: str = "champion", root: Path | None = None, 
                   force: bool = False, reason: str | None = None, rollback: bool = False):
     """deploy.registry.promote in the project of the working directory (or `root`): a PromoteResult."""
     from workbench.deploy.registry import promote
-    from workbench.lineage.records import project_root
+    from workbench.provenance.records import project_root
 
     return promote(name, alias, root or project_root(Path.cwd()), version=version, force=force, reason=reason,
                    rollback=rollback)

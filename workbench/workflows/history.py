@@ -9,7 +9,7 @@ from workbench.core.errors import WorkbenchError
 
 def project_of(target: str | Path | None = None) -> Path:
     """The project root of a path (a folder, or a file's folder), else of the working directory."""
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     if target:
         path = Path(target)
@@ -19,7 +19,7 @@ def project_of(target: str | Path | None = None) -> Path:
 
 def run_records(pipeline: str | None = None, root: Path | None = None) -> list[dict]:
     """The run records of the project, newest first (only `pipeline`'s when given)."""
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     return rec.load_records(root or project_of(None), pipeline)
 
@@ -28,7 +28,7 @@ def lineage_of(product: str, run: str | None = None, root: Path | None = None) -
     """The lines of `workbench lineage`: where `product` (TASK/VARIABLE, VARIABLE, a products/ path)
     came from in `run`, by default the latest finished pipeline run that made it."""
     from workbench.execute.build import load_plan
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     root = root or project_of(None)
     records = [r for r in rec.load_records(root)

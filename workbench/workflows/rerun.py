@@ -174,7 +174,7 @@ def rerun(notebook: Path, plan: Plan, params: dict, overrides: dict, root: Path,
           output: Path | None = None, on_event: EventHandler | None = None,
           sweep_id: str | None = None) -> tuple[dict, RunError | None]:
     """Run the notebook and make its run record (saved by the caller); (record, the failure or None)."""
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     output = output or default_output(root, run_id, notebook)
     started = time.time()
@@ -231,7 +231,7 @@ def rerun_notebook(notebook: Path, plan: Plan, overrides: dict, root: Path, *, o
 
     from workbench.core.errors import WorkbenchError
     from workbench.core.events import RunFinished
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
     from workbench.refactor.params import effective
 
     emit = on_event or (lambda event: None)

@@ -107,7 +107,7 @@ def run_pipeline(plan: Plan, pipeline: Path, params: dict, *, notebook: Path | N
     A task failure does not raise: the run is recorded as FAILED and the outcome carries the error
     (`raise_for_status()`); what cannot start at all (a lock held too long, no GPU with
     require_gpu, a bad executor option) raises WorkbenchError."""
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     emit = on_event or (lambda event: None)
     pipeline = Path(pipeline)

@@ -183,7 +183,7 @@ class Member:
 def _worker(spec_path: str) -> int:
     """One combination, in its own process (`python -m workbench.workflows.sweep SPEC`): writes its record."""
     from workbench.core.errors import RunError
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     plan = Plan.from_dict(spec["plan"])
@@ -283,7 +283,7 @@ def run_sweep(kind: str, plan: Plan, grid: dict[str, list], *, root: Path, metri
     `on_event` gets a Message when the sweep starts, one per finished combination and warnings;
     each combination's own task events go to its log (`<sweep folder>/<run id>.log`)."""
     progress = say(on_event)
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
     from workbench.refactor.params import effective
 
     sweep_id = "sweep-" + rec.new_run_id()
@@ -380,7 +380,7 @@ def sweep_target(kind: str, target: str | Path, pairs: list[str] | None = None, 
     import warnings
 
     from workbench.execute.build import load_plan
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
     from workbench.workflows.targets import default_pipeline_dir, export_notebook, plan_notebook
 
     target = str(target)
@@ -411,7 +411,7 @@ def sweep_target(kind: str, target: str | Path, pairs: list[str] | None = None, 
 
 
 def _stub(plan: Plan, member: Member, sweep_id: str, root: Path) -> dict:
-    from workbench.lineage import records as rec
+    from workbench.provenance import records as rec
     from workbench.refactor.params import effective
 
     now = time.time()
@@ -435,8 +435,8 @@ def track(result: SweepResult, root: Path, mode: str) -> None:
 
     `background` spools them all and starts one `workbench sync`, which logs oldest first: the
     sweep started before any of its runs, so the parent is there when they arrive."""
-    from workbench.lineage import records as rec
-    from workbench.lineage.tracking import spool
+    from workbench.provenance import records as rec
+    from workbench.provenance.tracking import spool
 
     records = [result.record] + [m.record for m in result.members]
     if mode == "background":

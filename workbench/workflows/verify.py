@@ -27,10 +27,10 @@ def verify_notebook(notebook: str | Path, pairs: list[str] | None = None, *, ign
         raise WorkbenchError(f"--ignore {unknown[0]}: no task of {plan.notebook} passes on a value of that name",
                              hint="the values verify compares: " + ", ".join(sorted(names)))
     if devices:
-        from workbench.verify.devices import verify_devices
+        from workbench.verification.devices import verify_devices
 
         return verify_devices(pipeline, plan, pairs, devices, on_event=on_event, ignore=frozenset(ignore))
-    from workbench.verify.pipeline import verify
+    from workbench.verification.pipeline import verify
     from workbench.workflows.targets import trace_project
 
     return verify(Path(notebook), pipeline, plan, effective(plan.parameters, overrides), overrides,

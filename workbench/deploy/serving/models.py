@@ -134,7 +134,7 @@ def resolve(spec: str, root: Path, uri: str) -> ModelRef:
 
 def _registered(spec: str, root: Path, uri: str, name: str, version: str | None = None,
                 alias: str | None = None) -> ModelRef:
-    from workbench.lineage.tracking import mlflow_session, redact_uri, sqlite_path, translate_errors
+    from workbench.provenance.tracking import mlflow_session, redact_uri, sqlite_path, translate_errors
 
     db = sqlite_path(uri)
     if db is not None and not db.exists():
@@ -194,7 +194,7 @@ def load(ref: ModelRef, uri: str) -> PyFuncModel:
     import mlflow
     import mlflow.pyfunc
 
-    from workbench.lineage.tracking import mlflow_session, translate_errors
+    from workbench.provenance.tracking import mlflow_session, translate_errors
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -256,7 +256,7 @@ def training_profile(ref: ModelRef, uri: str) -> dict | None:
         return json.loads(path.read_text()) if path.is_file() else None
     import mlflow
 
-    from workbench.lineage.tracking import mlflow_session
+    from workbench.provenance.tracking import mlflow_session
 
     try:
         with mlflow_session():

@@ -138,7 +138,7 @@ class ServingRun:
         self._warned = False
 
     def _call(self, doing: str, fn: Callable[[Any], Any]) -> Any:
-        from workbench.lineage.tracking import TrackingError, mlflow_client, mlflow_session, translate_errors
+        from workbench.provenance.tracking import TrackingError, mlflow_client, mlflow_session, translate_errors
 
         try:
             with mlflow_session(), translate_errors(self.uri, doing):
@@ -150,7 +150,7 @@ class ServingRun:
         return None
 
     def start(self, params: dict[str, Any], tags: dict[str, str]) -> str | None:
-        from workbench.lineage.tracking import artifact_location_for, experiment_for, log_batch
+        from workbench.provenance.tracking import artifact_location_for, experiment_for, log_batch
 
         def start(client: Any) -> str:
             experiment_id = experiment_for(client, EXPERIMENT.format(name=self.name),
@@ -269,8 +269,8 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
 
     from workbench.core.project import project_root
     from workbench.deploy.serving import models as models
-    from workbench.lineage.records import new_run_id
-    from workbench.lineage.tracking import default_tracking_uri, redact_uri
+    from workbench.provenance.records import new_run_id
+    from workbench.provenance.tracking import default_tracking_uri, redact_uri
 
     second_spec, percent, mode = None, 0.0, "single"
     if opts.shadow and opts.canary:

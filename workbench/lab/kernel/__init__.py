@@ -10,7 +10,7 @@ PATH defaults to the notebook this kernel belongs to: Jupyter tells the kernel i
 
 `check` replays the saved notebook in a fresh kernel (nbclient; `skip` cells left out), snapshots
 the variables the notebook binds (the names the planner finds), loads them here and compares them
-with the live values (`workbench.verify.compare`). A value that differs, a variable that exists only in the
+with the live values (`workbench.verification.compare`). A value that differs, a variable that exists only in the
 live kernel (its cell was deleted or edited), or one the live kernel lacks (its cell never ran
 here) is hidden state: Restart & Run All would change it. The replay executes the notebook's code
 again, side effects (files it writes) included, as `workbench verify` does.

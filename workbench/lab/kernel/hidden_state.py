@@ -2,7 +2,7 @@
 
 `check` replays the saved notebook in a fresh kernel (nbclient; `skip` cells left out), snapshots
 the variables the notebook binds (the names the planner finds), loads them here and compares them
-with the live values (`workbench.verify.compare`). A value that differs, a variable that exists only in the
+with the live values (`workbench.verification.compare`). A value that differs, a variable that exists only in the
 live kernel (its cell was deleted or edited), or one the live kernel lacks (its cell never ran
 here) is hidden state: Restart & Run All would change it. The replay executes the notebook's code
 again, side effects (files it writes) included, as `workbench verify` does."""
@@ -238,7 +238,7 @@ def _live_names(user_ns: dict, hidden: dict | None) -> set[str]:
 
 
 def _compare(replayed, live):
-    from workbench.verify.compare import DIFFERENT, EQUAL, Comparison, compare
+    from workbench.verification.compare import DIFFERENT, EQUAL, Comparison, compare
 
     if isinstance(replayed, types.FunctionType) and isinstance(live, types.FunctionType):
         a, b = replayed.__code__, live.__code__

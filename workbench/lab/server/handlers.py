@@ -315,7 +315,7 @@ class RunsHandler(BaseHandler):
             pipeline = self.get_query_argument("pipeline", None) or None
 
             def work():
-                from workbench.lineage.records import load_records
+                from workbench.provenance.records import load_records
 
                 return load_records(runs_root(self.root, pipeline), pipeline)
 

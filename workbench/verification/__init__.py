@@ -1,2 +1,2 @@
 """Does the pipeline reproduce the notebook? Value comparison, notebook against pipeline, and one
-device against another, under one verdict rule (`workbench.verify.pipeline.agree`)."""
+device against another, under one verdict rule (`workbench.verification.pipeline.agree`)."""

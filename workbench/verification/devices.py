@@ -23,7 +23,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
 from workbench.core.tables import text_table
-from workbench.verify.pipeline import agree, not_compared
+from workbench.verification.pipeline import agree, not_compared
 
 DEVICES = ("cpu", "gpu")
 
@@ -71,7 +71,7 @@ def tolerance_for(a: Any, b: Any) -> tuple[float, float, str]:
 
 def compare_values(a: Any, b: Any):
     """compare.compare with the per-dtype tolerance; (Comparison, dtype label)."""
-    from workbench.verify.compare import compare
+    from workbench.verification.compare import compare
 
     rtol, atol, label = tolerance_for(a, b)
     return compare(a, b, rtol=rtol, atol=atol), label

@@ -191,7 +191,7 @@ def version_inputs(records: list[dict], plan: Plan, base: Path, root: Path, para
 
     Products of a sweep's combinations live under a git-ignored `.workbench/` folder, where DVC
     keeps no pointer files: their content hashes are in each record's tasks instead."""
-    from workbench.lineage.versioning import ensure_project, track
+    from workbench.provenance.versioning import ensure_project, track
 
     paths = [p for p in input_files(plan, None, params, base=base) if _inside(p, root)]
     if not paths:
@@ -227,7 +227,7 @@ def project_relative(path: Path, root: Path) -> str:
 
 def version_data(record: dict, plan: Plan, pipeline: Path, root: Path, params: dict, progress=None) -> list[str]:
     """DVC-track the inputs and products, recording their hashes in the record."""
-    from workbench.lineage.versioning import ensure_project, track
+    from workbench.provenance.versioning import ensure_project, track
 
     # a project that has DVC already is left as its owner configured it (and this saves ~0.5 s)
     done = [] if (root / ".dvc").is_dir() else ensure_project(root)
@@ -275,7 +275,7 @@ def track_run(record: dict, root: Path, mode: str = "background") -> str | None:
     `background` (the default) spools the record and hands it to a detached `workbench sync`:
     importing MLflow, opening its store and rendering the task notebooks to HTML cost seconds that
     a finished run should not wait for. `now` logs before returning (for scripts and tests)."""
-    from workbench.lineage.tracking import TrackingError, default_tracking_uri, log_run, spool
+    from workbench.provenance.tracking import TrackingError, default_tracking_uri, log_run, spool
 
     uri = default_tracking_uri(root)
     if not tracking_reachable(uri):
@@ -350,7 +350,7 @@ def find_record(root: Path, run_id: str) -> RunRecord:
 
 def diff_records(a: dict, b: dict) -> dict:
     """What differs between two runs: code (per task), parameters, data and metrics."""
-    from workbench.lineage.versioning import diff_entries
+    from workbench.provenance.versioning import diff_entries
 
     code = []
     tasks_a = {t["name"]: t for t in a.get("tasks", [])}
@@ -433,7 +433,7 @@ def lineage(plan: Plan, record: dict, target: str) -> list[str]:
 
 def push_pending(root: Path) -> list[str]:
     """Push the data of runs whose push failed (the DVC remote was unreachable then)."""
-    from workbench.lineage.versioning import push
+    from workbench.provenance.versioning import push
 
     sent = []
     for record in load_records(root):

@@ -175,7 +175,7 @@ def not_compared(task, var: str, ignore: frozenset[str] = frozenset()) -> str:
 def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozenset[str] = frozenset()) -> list[Row]:
     from workbench.runtime import load
     from workbench.runtime.products import ProductError
-    from workbench.verify.compare import compare
+    from workbench.verification.compare import compare
 
     rows = []
     for name in plan.order:

@@ -178,3 +178,19 @@ def test_unpicklable_is_marked_not_raised():
     import threading
 
     assert fp.fingerprint(threading.Lock()).startswith(fp.UNFINGERPRINTABLE)
+
+
+def test_the_panels_plans_carry_the_stored_trace(notebook):
+    """The server plans the editor's bytes in its own workers: once the notebook is traced, the
+    same bytes give the traced plan (a new cache key), so the panel draws the traced edges."""
+    from workbench.lab.server.plans import PlanCache, plan_outcome
+
+    raw = notebook.read_bytes()
+    before = PlanCache.key("nb.ipynb", raw, str(notebook))
+    plan = json.loads(plan_outcome(raw, "nb.ipynb", str(notebook)).body)["plan"]
+    assert not any(e["traced"] for t in plan["tasks"] for e in t["upstream"].values())
+    workbench("trace", notebook.name, cwd=notebook.parent, check=True)
+    assert PlanCache.key("nb.ipynb", raw, str(notebook)) != before
+    plan = json.loads(plan_outcome(raw, "nb.ipynb", str(notebook)).body)["plan"]
+    report = next(t for t in plan["tasks"] if t["name"] == "report")
+    assert report["upstream"]["clean"]["traced"] is True

@@ -177,7 +177,7 @@ class PlanHandler(BaseHandler):
     async def get(self) -> None:
         async def body():
             full, shown = resolve(self.root, self.get_query_argument("path", ""))
-            await self.reply_plan(await self.in_thread(_read_bytes, full, shown), shown)
+            await self.reply_plan(await self.in_thread(_read_bytes, full, shown), shown, full)
 
         await self.run(body)
 
@@ -195,13 +195,13 @@ class PlanHandler(BaseHandler):
                 raw = json.dumps(content).encode("utf-8")
             else:
                 raise ApiError(400, "BadRequest", "'content' must be the notebook as a JSON object")
-            await self.reply_plan(raw, shown)
+            await self.reply_plan(raw, shown, full)
 
         await self.run(body)
 
-    async def reply_plan(self, raw: bytes, shown: str) -> None:
-        outcome = await self.state.plans.get(PlanCache.key(shown, raw),
-                                             lambda: self.state.planners.plan(raw, shown))
+    async def reply_plan(self, raw: bytes, shown: str, full: Path) -> None:
+        outcome = await self.state.plans.get(PlanCache.key(shown, raw, str(full)),
+                                             lambda: self.state.planners.plan(raw, shown, str(full)))
         if outcome.error is not None:
             self.fail(400, outcome.error)
             return

@@ -46,8 +46,15 @@ class PlanCache:
         self.hits = self.misses = 0
 
     @staticmethod
-    def key(shown: str, raw: bytes) -> tuple[str, str]:
-        return shown, hashlib.sha256(raw).hexdigest()
+    def key(shown: str, raw: bytes, path: str | None = None) -> tuple[str, ...]:
+        """The same bytes at the same path plan alike, until a trace of them is stored."""
+        sha = hashlib.sha256(raw).hexdigest()
+        if path is None:
+            return shown, sha
+        from workbench.workflows.targets import trace_file
+
+        trace = trace_file(path, sha)
+        return shown, sha, str(trace.stat().st_mtime_ns) if trace.is_file() else ""
 
     async def get(self, key: tuple[str, str], compute: Callable[[], Awaitable[Outcome]]) -> Outcome:
         if key in self._done:
@@ -75,13 +82,17 @@ class PlanCache:
         return outcome
 
 
-def plan_outcome(raw: bytes, shown: str) -> Outcome:
-    """Plan notebook bytes (in a worker thread): the reply body, or the error it gets."""
+def plan_outcome(raw: bytes, shown: str, path: str | None = None) -> Outcome:
+    """Plan notebook bytes (in a worker process): the reply body, or the error it gets. With the
+    notebook's `path`, the edges of its stored trace (`workbench trace`) are in the plan too."""
     from workbench.refactor.notebook import parse_notebook
     from workbench.refactor.planner import build_plan
+    from workbench.workflows.targets import with_trace
 
     try:
         plan = build_plan(parse_notebook(raw, shown))
+        if path is not None:
+            plan = with_trace(plan, path)
     except WorkbenchError as exc:
         return Outcome(error=exc.to_dict())
     return Outcome(body=json.dumps({"plan": plan.to_dict()}, default=str))
@@ -101,13 +112,13 @@ class PlanWorkers:
                                              initializer=_warm)
         return self._pool
 
-    async def plan(self, raw: bytes, shown: str) -> Outcome:
+    async def plan(self, raw: bytes, shown: str, path: str | None = None) -> Outcome:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), plan_outcome, raw, shown)
+            return await loop.run_in_executor(self._executor(), plan_outcome, raw, shown, path)
         except BrokenProcessPool:  # a worker was killed (out of memory?): start afresh, once
             self._pool = None
-            return await loop.run_in_executor(self._executor(), plan_outcome, raw, shown)
+            return await loop.run_in_executor(self._executor(), plan_outcome, raw, shown, path)
 
     def shutdown(self) -> None:
         if self._pool is not None:

@@ -15,11 +15,10 @@ from workbench.core.plan import Plan
 def project_path(path: Path) -> str:
     """A notebook's path relative to its git repository, so that generated files say the same
     whichever folder the command ran from; else as the user would type it."""
-    resolved = path.resolve()
-    for parent in resolved.parents:
-        if (parent / ".git").exists():
-            return resolved.relative_to(parent).as_posix()
-    return display(path)
+    from workbench.core.project import git_top
+
+    top = git_top(path.resolve().parent)
+    return path.resolve().relative_to(top).as_posix() if top is not None else display(path)
 
 
 def display(path: Path) -> str:

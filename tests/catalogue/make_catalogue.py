@@ -123,6 +123,17 @@ NOTEBOOKS = {
          "label = f\"{flag}-{last}\"\ntry:\n    parsed = int(\"7\")\nexcept ValueError:\n    pass", "task:a"),
         ("total = last + parsed + len(label) + i", "task:b"),
     ],
+    "ipython_syntax": [
+        md("# IPython syntax, read as IPython reads it\n\n"
+           "A `%` that starts a continuation line is Python's formatting operator, a `!` inside a "
+           "string is text; magics, shell escapes and help are what IPython would take them for."),
+        ("%matplotlib inline\nimport numpy as np", "imports"),
+        ("values = (3, 4)\nlabel = (\"%d apples and %d pears\"\n"
+         "    % tuple(values))\nnote = \"\"\"\n!not a shell line\n%not a magic\n\"\"\"", "task:text"),
+        ("%%time\nsquares = np.arange(5) ** 2\n!echo this line is left out", "task:compute"),
+        ("%%capture shown\nprint(label)\ntotal = int(squares.sum()) + len(note)", "task:report"),
+        ("np.mean?\nfinal = total * 2", "task:final"),
+    ],
 }
 
 

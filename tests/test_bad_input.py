@@ -260,7 +260,7 @@ def test_ten_thousand_cells_plan_correctly(tmp_path: Path):
     plan = json.loads(proc.stdout)
     assert len(plan["tasks"]) == 2000 and len(plan["cells"]) == 10_000
     assert plan["tasks"][1999]["upstream"] == {"t1998": {"variables": ["v1998"], "files": [], "random_state": [],
-                                                         "after": False}}
+                                                         "after": False, "traced": False, "evidence": []}}
     cells[-1] = "w = v1999 + missing_at_the_end"
     write_notebook(tmp_path / "big.ipynb", cells)
     proc = workbench("plan", "big.ipynb", cwd=tmp_path)

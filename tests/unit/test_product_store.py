@@ -11,6 +11,7 @@ from workbench.execute.product_store import (
     ProductStore,
     StoreError,
     download,
+    download_once,
     open_store,
     run_task_from_store,
     scratch_folder,
@@ -170,3 +171,47 @@ def test_a_store_without_its_backend_or_without_dask_is_a_clear_error(pipeline, 
     folder, _ = pipeline
     proc = workbench("run", folder, "--products", str(tmp_path / "store"), "--no-version", "--no-track")
     assert proc.returncode == 2 and "--products needs --executor dask" in proc.stderr
+
+
+def test_tasks_beside_each_other_on_a_worker_download_an_input_once(tmp_path):
+    """Two tasks of one worker reading the same upstream product: the second waits for the first's
+    download and uses it, instead of replacing the folder while the first is reading it (the folder
+    was missing for an instant, and a task failed with "has not been produced")."""
+    import threading
+    import time
+
+    import fsspec
+
+    real = fsspec.filesystem("file")
+
+    class SlowCountingFS:
+        def __init__(self):
+            self.downloads = 0
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def find(self, path):
+            self.downloads += 1
+            time.sleep(0.2)  # a slow store: both tasks are inside download at once without the lock
+            return real.find(path)
+
+    src = tmp_path / "src" / "mutate"
+    src.mkdir(parents=True)
+    (src / "counter.pkl").write_bytes(b"1")
+    upload(real, src, str(tmp_path / "store" / "mutate"))
+    fs, scratch = SlowCountingFS(), tmp_path / "scratch"
+    local = scratch / "pipelines" / "p" / "products" / "mutate"
+    seen = []
+
+    def task():
+        download_once(fs, str(tmp_path / "store" / "mutate"), local, scratch)
+        seen.append((local / "counter.pkl").read_bytes())
+
+    threads = [threading.Thread(target=task) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [b"1"] * 3
+    assert fs.downloads == 1

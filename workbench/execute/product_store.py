@@ -216,13 +216,15 @@ def run_task_from_store(url: str, scope: str, sources: dict[str, bytes], layout:
     for rel in outputs:  # left by an earlier attempt on this worker
         _remove(scratch / rel)
     for rel in needs:
-        download(fs, f"{scope}/files/{rel}", scratch / rel)
+        download_once(fs, f"{scope}/files/{rel}", scratch / rel, scratch)
     try:
         seconds, peak, info = run_task(str(scratch / pipeline_rel), name, params, env)
     except BaseException:
         notebook = f"{pipeline_rel}/products/{name}.ipynb"
         if (scratch / notebook).is_file():
             upload(fs, scratch / notebook, f"{scope}/files/{notebook}")
+        for rel in outputs:  # half-made products a task of this worker would take for the rerun's
+            _remove(scratch / rel)
         raise
     stored = []
     for rel in outputs:
@@ -269,6 +271,25 @@ def download(fs, remote: str, local: Path) -> None:
         _replace(partial, local)
     finally:
         _remove(partial)
+
+
+def download_once(fs, remote: str, local: Path, scratch: Path) -> None:
+    """What a task reads, brought into the run's scratch copy once for all the tasks of the worker.
+
+    An upstream product or an input file does not change during a run (the scratch copy is the
+    run's), so a second download would only replace a folder that a task running beside it may be
+    reading at that moment: between the two renames of `_replace` the folder is not there, and that
+    task fails with "has not been produced". A lock per path (flock: threads and processes alike)
+    makes the first task download and the others wait for it, then use what it brought."""
+    import fcntl
+
+    locks = scratch / ".workbench" / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / (hashlib.sha256(str(local).encode()).hexdigest()[:16] + ".lock")
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if not local.exists():
+            download(fs, remote, local)
 
 
 def _strip(path: str, prefix: str) -> str:

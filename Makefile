@@ -13,7 +13,7 @@ export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test install lint benchmark clean extension browser-deps
+.PHONY: demo test install lint benchmark clean extension browser-deps corpus
 
 install: $(STAMP)
 
@@ -66,6 +66,13 @@ extension: install extension/node_modules/.package-lock.json
 	rm -rf workbench/labextension
 	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" npm run build
 	cd extension && npm test
+
+# A corpus nobody here wrote: sphinx-gallery examples from pinned sdists (corpus/sources.toml),
+# converted, tagged, then exported, run and verified one by one. Downloads once into
+# corpus/.cache/; needs PyPI. Not part of `make test` (tests/test_corpus.py runs 3 of them).
+corpus: install
+	$(BIN)/uv pip install -q --python $(BIN)/python -r corpus/requirements.txt
+	$(BIN)/python corpus/fetch.py && $(BIN)/python corpus/run.py
 
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks

@@ -100,18 +100,23 @@ def run(target: str | Path, params: Params = None, *, force: bool = False, jobs:
 
 
 def verify(notebook: str | Path, params: Params = None, *, ignore: Iterable[str] = (), devices: str | None = None,
-           output: str | Path | None = None, on_event: EventHandler | None = None) -> VerifyReport | DeviceReport:
+           output: str | Path | None = None, on_event: EventHandler | None = None, repeat: int | None = None,
+           html: str | Path | None = None) -> VerifyReport | DeviceReport:
     """Does the pipeline reproduce the notebook (`workbench verify`)? Runs both with the same
     parameters and compares every product. `ignore`: values (NAME or TASK.NAME) only checked to
     exist. `devices="cpu,gpu"`: compare two runs of the pipeline on those devices instead.
 
     Returns a report: `.ok`, `.rows` (variable, task, status, detail), `.table()`, `.summary()`;
-    `on_event` gets a VerifyRow per compared value and the VerifyFinished verdict."""
+    `on_event` gets a VerifyRow per compared value and the VerifyFinished verdict. Each task cell's
+    displayed output is compared too (rows of kind "output"). `repeat=N`: run the notebook N more
+    times; what changes between its runs is "nondeterministic" (listed with its source and fix, not
+    failing; `.exit_code` 5 when nothing else differs); None: once more only after a difference.
+    `html`: also write an HTML report with both sides of each difference."""
     from workbench.workflows.targets import param_pairs
     from workbench.workflows.verify import verify_notebook
 
     return verify_notebook(notebook, param_pairs(params), ignore=ignore, devices=devices, output=output,
-                           on_event=on_event)
+                           on_event=on_event, repeat=repeat, html=html)
 
 
 def rerun(notebook: str | Path, params: Params = None, *, output: str | Path | None = None, version: bool = True,

@@ -324,11 +324,15 @@ def cmd_verify(args) -> int:
     from workbench import api
 
     events = _events(args)
-    report = api.verify(args.notebook, args.param, ignore=args.ignore, devices=getattr(args, "devices", None),
-                        output=args.output, on_event=events)
+    devices = getattr(args, "devices", None)
+    report = api.verify(args.notebook, args.param, ignore=args.ignore, devices=devices,
+                        output=args.output, on_event=events, repeat=None if devices else args.repeat,
+                        html=None if devices else args.html)
     events.out(report.table())
     events.out(report.summary())
-    return 0 if report.ok else 1
+    if getattr(report, "html_report", None):
+        events.out(f"HTML report: {report.html_report}")
+    return getattr(report, "exit_code", 0 if report.ok else 1)
 
 
 def cmd_params(args) -> int:
@@ -629,8 +633,16 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("verify", formatter_class=fmt, help="prove the pipeline reproduces the notebook",
                        description="Run the notebook through papermill and the pipeline with the same "
-                       "parameters, then compare every product and every value the last tasks define.\n"
-                       "Exits 1 on any difference.\n\nexample:\n  workbench verify notebooks/churn.ipynb -p seed=3")
+                       "parameters, then compare every product and every value the last tasks define, and "
+                       "what each task cell displays (printed text, results, HTML tables, images).\n"
+                       "When something differs the notebook runs once more: a value that changes between "
+                       "two runs of the notebook itself is nondeterministic (listed with where its "
+                       "randomness comes from and the fix; it does not fail).\n\n"
+                       "exit status:\n  0  the pipeline reproduces the notebook\n"
+                       "  1  a value or output differs (or the notebook itself failed under papermill)\n"
+                       "  2  a usage or input error (nothing ran)\n  3  the pipeline failed\n"
+                       "  5  equal but for nondeterministic values\n\n"
+                       "example:\n  workbench verify notebooks/churn.ipynb -p seed=3 --repeat 2 --html report.html")
     s.add_argument("notebook")
     s.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     s.add_argument("-o", "--output", help="pipeline folder (default: pipelines/<notebook name>/)")
@@ -643,6 +655,12 @@ def parser() -> argparse.ArgumentParser:
                    help="check that value NAME (or TASK.NAME) exists in both runs but do not compare it: "
                    "for values that differ on every run, such as timings. To say it once for good, tag "
                    "the cell that computes it `volatile:NAME` (or `volatile:A,B`)")
+    s.add_argument("--repeat", type=int, default=None, metavar="N",
+                   help="run the notebook N more times and report what changes between its runs as "
+                   "nondeterministic (default: once more, only when something differs; 0: never)")
+    s.add_argument("--html", metavar="FILE",
+                   help="also write an HTML report: each difference side by side (frames as tables with "
+                   "the changed cells marked, images next to each other, text as a diff) and the full table")
     _events_option(s)
     s.set_defaults(func=cmd_verify)
 

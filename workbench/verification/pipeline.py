@@ -24,6 +24,7 @@ from workbench.core.errors import RunError
 from workbench.core.events import Event, EventHandler, Message, VerifyFinished, VerifyRow
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
 from workbench.core.tables import text_table
+from workbench.verification.outputs import tag_cells
 
 SNAPSHOT_TAG = "workbench-snapshot"
 
@@ -34,10 +35,18 @@ class Row:
     task: str
     status: str
     detail: str = ""
+    kind: str = "value"  # value: a product compared value by value; output: a cell's displayed output
+    shown: tuple = field(default=(), repr=False, compare=False)  # output rows: (notebook, pipeline) Shown lists
+
+
+# verify's exit codes (cli `workbench verify`): 2 is argparse's and every user error's
+EXIT_EQUAL, EXIT_DIFFERS, EXIT_PIPELINE_FAILED, EXIT_NONDETERMINISTIC = 0, 1, 3, 5
+EXIT_NOTEBOOK_FAILED = 1  # as before: scripts and the jsonl clients read 1 as "the notebook failed" too
 
 
 def agree(rows) -> bool:
-    """The verdict of verify and verify --devices: something was compared and nothing differs."""
+    """The verdict of verify and verify --devices: something was compared and nothing differs
+    (a nondeterministic value is listed, it does not fail)."""
     return any(r.status != "volatile" for r in rows) and all(r.status != "different" for r in rows)
 
 
@@ -49,20 +58,33 @@ class VerifyReport:
     executed_notebook: Path | None = None
     explanation: list[str] = field(default_factory=list)  # dependencies the trace shows and the plan lacks
     trace: object = None  # the workbench.core.trace.Trace of the notebook run
+    repeats: int = 0  # extra notebook runs made to find nondeterminism
+    repeat_note: str = ""  # why they ran (the automatic one after a difference)
+    snapshots: Path | None = None  # the notebook's products (the first run)
+    pipeline: Path | None = None
+    html_report: Path | None = None  # verify --html: where the report was written
 
     @property
     def ok(self) -> bool:
         return agree(self.rows)
 
-    def table(self) -> str:
-        headers = ("variable", "task", "result", "detail")
-        rows = [(r.variable, r.task, r.status, r.detail) for r in self.rows]
-        return text_table(headers, rows, max_width=(None, None, None, 70))
+    @property
+    def exit_code(self) -> int:
+        if not self.ok:
+            return EXIT_DIFFERS
+        return EXIT_NONDETERMINISTIC if any(r.status == "nondeterministic" for r in self.rows) else EXIT_EQUAL
 
-    def counts(self) -> dict[str, int]:
+    def table(self) -> str:
+        """Every row with its whole detail (a long one wraps in its column; nothing is cut)."""
+        headers = ("variable", "task", "result", "detail")
+        rows = [(r.variable, r.task, r.status, " ".join(r.detail.split("\n"))) for r in self.rows]
+        return text_table(headers, rows)
+
+    def counts(self, kind: str = "value") -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self.rows:
-            counts[r.status] = counts.get(r.status, 0) + 1
+            if r.kind == kind:
+                counts[r.status] = counts.get(r.status, 0) + 1
         return counts
 
     def events(self) -> list[Event]:
@@ -74,9 +96,16 @@ class VerifyReport:
     def summary(self) -> str:
         counts = self.counts()
         parts = ", ".join(f"{n} {s}" for s, n in counts.items())
+        shown = self.counts("output")
+        if shown:
+            parts += "; displayed outputs: " + ", ".join(f"{n} {s}" for s, n in shown.items())
         verdict = "the pipeline reproduces the notebook" if self.ok else "the pipeline DIFFERS from the notebook"
+        if self.ok and self.exit_code == EXIT_NONDETERMINISTIC:
+            verdict += " except values that change from run to run of the notebook itself (nondeterministic)"
         text = (f"{verdict}: {parts} (notebook {self.notebook_seconds:.1f}s, "
                 f"pipeline {self.pipeline_seconds:.1f}s; executed notebook: {self.executed_notebook})")
+        if self.repeat_note:
+            text += "\n" + self.repeat_note
         if self.explanation and not self.ok:
             text += "\n" + "\n".join(self.explanation)
         return text
@@ -137,7 +166,7 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> 
     snapshots.mkdir(parents=True)
     lines = (workdir / "trace.jsonl").resolve()
     lines.unlink(missing_ok=True)
-    source = json.loads(notebook.read_text(encoding="utf-8"))
+    source = tag_cells(json.loads(notebook.read_text(encoding="utf-8")))  # outputs.py maps cells back
     last_cell = {max(t.code_cells): t.name for t in plan.tasks}
 
     def snapshot(index: int) -> list[dict]:
@@ -157,7 +186,7 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> 
             f"the notebook itself failed under papermill: {exc.ename}: {exc.evalue}",
             detail=f"executed notebook with the traceback: {executed}",
             hint="make the notebook run top to bottom in a fresh kernel first (Restart & Run All)",
-            exit_code=1,
+            exit_code=EXIT_NOTEBOOK_FAILED,
         ) from None
     return executed
 
@@ -173,6 +202,12 @@ def not_compared(task, var: str, ignore: frozenset[str] = frozenset()) -> str:
 
 
 def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozenset[str] = frozenset()) -> list[Row]:
+    return compare_folders(plan, snapshots, pipeline / "products", ignore)
+
+
+def compare_folders(plan: Plan, snapshots: Path, products: Path, ignore: frozenset[str] = frozenset(),
+                    other: str = "the pipeline") -> list[Row]:
+    """Every product in `snapshots` (the notebook's) against the same in `products` (TASK/NAME)."""
     from workbench.runtime import load
     from workbench.runtime.products import ProductError
     from workbench.verification.compare import compare
@@ -187,15 +222,15 @@ def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozen
                 rows.append(Row(var, name, "different", "not defined in the notebook at the end of the task"))
                 continue
             try:
-                actual = load(pipeline / "products" / name / var)
+                actual = load(products / name / var)
             except ProductError:
-                rows.append(Row(var, name, "different", "the pipeline did not produce it"))
+                rows.append(Row(var, name, "different", f"{other} did not produce it"))
                 continue
             why = not_compared(task, var, ignore)
             if why:
                 rows.append(Row(var, name, "volatile", why))
                 continue
-            result = compare(expected, actual)
+            result = compare(expected, actual, name=var)
             rows.append(Row(var, name, result.status, result.detail))
     return rows
 
@@ -223,12 +258,68 @@ def explain(plan: Plan, trace, notebook: str) -> list[str]:
     return lines
 
 
+def output_rows(plan: Plan, executed: Path, pipeline: Path) -> list[Row]:
+    """A row (kind output) per task cell that shows something in either run."""
+    from workbench.verification.outputs import compare_outputs
+
+    volatile = {c.index for c in plan.cells if any(t.startswith("volatile:") for t in c.tags)}
+    rows = []
+    for d in compare_outputs(plan, executed, pipeline / "products"):
+        if d.cell in volatile:  # it shows a value tagged volatile: not compared, as the value is not
+            continue
+        rows.append(Row(f"cell{d.cell}:output", d.task, d.status, d.detail, kind="output",
+                        shown=(d.expected, d.actual)))
+    return rows
+
+
+def find_nondeterminism(plan: Plan, report: VerifyReport, workdir: Path, notebook: Path, overrides: dict,
+                        runs: int, ignore: frozenset[str], emit) -> None:
+    """Run the notebook `runs` more times; a value or output that changes between notebook runs is
+    `nondeterministic` (listed, not failing) with where its randomness comes from and the fix. A
+    value that only reads a clock stays `different`: it is volatile (tag it), not unseeded."""
+    from workbench.verification import nondeterminism
+    from workbench.verification.outputs import compare_runs
+
+    changed: dict[tuple[str, str], str] = {}
+    for i in range(1, runs + 1):
+        emit(Message(f"running {plan.notebook} through papermill again ({i} of {runs}) to find nondeterminism ..."))
+        again = workdir / f"repeat-{i}"
+        again.mkdir(parents=True, exist_ok=True)
+        executed = run_notebook(notebook, plan, overrides, again)
+        for row in compare_folders(plan, workdir / "notebook", again / "notebook", ignore, "the notebook run again"):
+            if row.status == "different":
+                changed.setdefault((row.task, row.variable), f"run 1 vs run {i + 1}: {row.detail}")
+        for index, why in compare_runs(plan, report.executed_notebook, executed).items():
+            task = plan.cells[index].task if index < len(plan.cells) else None
+            if task:
+                changed.setdefault((task, f"cell{index}:output"), f"run 1 vs run {i + 1}: {why}")
+    report.repeats = runs
+    for row in report.rows:
+        why = changed.get((row.task, row.variable))
+        if why is None or row.status == "volatile":
+            continue
+        upto = int(row.variable[4:].split(":")[0]) if row.kind == "output" else None
+        found = nondeterminism.sources(plan, row.task, upto)
+        versus = f"; against the pipeline: {row.detail}" if row.status == "different" and row.detail else ""
+        if nondeterminism.clock_only(found):
+            where = "; ".join(s.text() for s in found)
+            row.detail += (f"; it changes between runs of the notebook too ({why}): {where}; fix: tag the cell "
+                           f"volatile:{row.variable} or pass --ignore {row.variable}")
+            continue
+        where, fix = nondeterminism.describe(found)
+        row.status = "nondeterministic"
+        row.detail = f"changes between runs of the notebook ({why}); from: {where}; fix: {fix}{versus}"
+
+
 def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: dict,
            on_event: EventHandler | None = None, ignore: frozenset[str] = frozenset(),
-           traces: Path | None = None) -> VerifyReport:
+           traces: Path | None = None, repeat: int | None = None) -> VerifyReport:
     """Run the notebook and the pipeline, compare; `on_event` gets the pipeline's task events, then
     a VerifyRow per compared value and the VerifyFinished verdict. The notebook run is a trace too,
-    saved under `traces` (a project folder) when given."""
+    saved under `traces` (a project folder) when given.
+
+    `repeat`: run the notebook that many more times and mark what changes between its runs
+    `nondeterministic`; None (the default) runs it once more only when something differs, 0 never."""
     from workbench.execute.build import build
     from workbench.execute.trace import read_trace, save_trace
 
@@ -238,6 +329,9 @@ def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: 
     workdir.mkdir(parents=True, exist_ok=True)
     emit(Message(f"running {plan.notebook} through papermill ..."))
     started = time.perf_counter()
+    for old in workdir.glob("repeat-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    report.snapshots, report.pipeline = workdir / "notebook", pipeline
     report.executed_notebook = run_notebook(notebook, plan, overrides, workdir)
     report.notebook_seconds = time.perf_counter() - started
     if plan.notebook_sha256 == _sha256(notebook):
@@ -253,9 +347,21 @@ def verify(notebook: Path, pipeline: Path, plan: Plan, params: dict, overrides: 
         if report.explanation:
             exc.hint = ("the trace of the notebook run explains it, not the cell:\n  "
                         + "\n  ".join(report.explanation))
+        exc.exit_code = EXIT_PIPELINE_FAILED
         raise
     report.pipeline_seconds = time.perf_counter() - started
     report.rows = compare_products(plan, pipeline, workdir / "notebook", ignore)
+    report.rows += output_rows(plan, report.executed_notebook, pipeline)
+    runs = repeat
+    if runs is None:
+        runs = 0 if report.ok else 1
+        if runs:
+            report.repeat_note = ("something differs: the notebook ran once more to tell a value that changes "
+                                  "from run to run (nondeterministic) from a real difference (--repeat 0: not)")
+    elif runs:
+        report.repeat_note = f"the notebook ran {runs} more time(s) (--repeat {runs}) to find nondeterminism"
+    if runs:
+        find_nondeterminism(plan, report, workdir, notebook, overrides, runs, ignore, emit)
     if report.explanation and not report.ok:
         readers = {line.split("`")[1] for line in report.explanation if line.startswith("missed dependency: task")}
         for row in report.rows:

@@ -11,9 +11,12 @@ from workbench.core.events import EventHandler
 
 
 def verify_notebook(notebook: str | Path, pairs: list[str] | None = None, *, ignore=(), devices: str | None = None,
-                    output: str | Path | None = None, on_event: EventHandler | None = None):
+                    output: str | Path | None = None, on_event: EventHandler | None = None,
+                    repeat: int | None = None, html: str | Path | None = None):
     """A verify.pipeline.VerifyReport (or a verify.devices.DeviceReport with `devices="cpu,gpu"`):
-    `.ok`, `.rows`, `.table()`, `.summary()`. `pairs`: NAME=VALUE overrides."""
+    `.ok`, `.rows`, `.table()`, `.summary()`. `pairs`: NAME=VALUE overrides. `repeat`: extra
+    notebook runs to find nondeterminism (None: one, only after a difference). `html`: write the
+    HTML report there (`.html_report` names it)."""
     from workbench.refactor.params import effective
     from workbench.workflows.targets import resolve_target
 
@@ -33,5 +36,12 @@ def verify_notebook(notebook: str | Path, pairs: list[str] | None = None, *, ign
     from workbench.verification.pipeline import verify
     from workbench.workflows.targets import trace_project
 
-    return verify(Path(notebook), pipeline, plan, effective(plan.parameters, overrides), overrides,
-                  on_event=on_event, ignore=frozenset(ignore), traces=trace_project(notebook))
+    if repeat is not None and repeat < 0:
+        raise WorkbenchError(f"--repeat {repeat}: the number of extra notebook runs is 0 or more")
+    report = verify(Path(notebook), pipeline, plan, effective(plan.parameters, overrides), overrides,
+                    on_event=on_event, ignore=frozenset(ignore), traces=trace_project(notebook), repeat=repeat)
+    if html:
+        from workbench.verification.html_report import write_html
+
+        report.html_report = write_html(report, plan, Path(html))
+    return report

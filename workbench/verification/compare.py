@@ -7,6 +7,26 @@ order), NaN equals NaN, and things that only have behaviour (functions,
 modules) are reported as not comparable rather than silently equal or
 different.
 
+What is compared is what matters:
+
+- figures (matplotlib Figures, Axes and artists, seaborn grids, scikit-learn
+  ``*Display`` objects) by the picture they draw (``figures.py``), never by
+  their stale flags, callback registries and parent pointers;
+- models by what they learned: scikit-learn estimators by ``get_params()`` and
+  their fitted attributes (names ending in ``_``), statsmodels results by
+  ``params``, ``bse`` and ``fittedvalues`` (never by private scratch buffers
+  such as ``_tmp_like_exog``), torch modules by ``state_dict()``, xgboost and
+  lightgbm boosters by their saved model; a function inside a model
+  (``FunctionTransformer(func)``, a ``make_scorer`` scorer, a lambda parameter)
+  by its code and closure values;
+- known noise is named, with status ``VOLATILE`` (the name verify already uses
+  for values it does not hold against the pipeline) and a reason, never
+  silently compared away: timings (a differing number under a name like
+  ``*_time``, ``elapsed``, ``duration``, ``seconds``), clock readings (datetimes
+  or ``time.time()`` floats near now and within ``CLOCK_WINDOW`` of each other),
+  memory addresses (``0x7f...`` in strings) and temporary paths that differ only
+  in their random component.
+
 pandas and numpy are never imported here: a value can only be a DataFrame or
 an ndarray if its library is already loaded, so ``sys.modules`` is consulted.
 """
@@ -14,21 +34,27 @@ an ndarray if its library is already loaded, so ``sys.modules`` is consulted.
 from __future__ import annotations
 
 import cmath
+import datetime
 import inspect
 import math
+import os
 import random
+import re
 import reprlib
 import sys
 import types
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["DIFFERENT", "EQUAL", "NOT_COMPARABLE", "Comparison", "compare"]
+__all__ = ["DIFFERENT", "EQUAL", "NOT_COMPARABLE", "VOLATILE", "Comparison", "compare"]
 
-Status = Literal["equal", "different", "not comparable"]
+Status = Literal["equal", "different", "not comparable", "volatile"]
 EQUAL: Status = "equal"
 DIFFERENT: Status = "different"
 NOT_COMPARABLE: Status = "not comparable"
+VOLATILE: Status = "volatile"  # known noise (a timing, a clock, an address, a temp path): named, not failing
+
+CLOCK_WINDOW = 15 * 60.0  # seconds: two clock readings this close, both near now, are one reading taken twice
 
 
 @dataclass(frozen=True)
@@ -43,12 +69,18 @@ class Comparison:
         return self.status == EQUAL
 
 
-def compare(a: Any, b: Any, *, rtol: float = 1e-7, atol: float = 1e-9) -> Comparison:
+def compare(a: Any, b: Any, *, rtol: float = 1e-7, atol: float = 1e-9, name: str = "") -> Comparison:
     """Compare two results and say, in one line, where they first differ.
 
     Tolerances follow numpy's convention: ``|a - b| <= atol + rtol * |b|``.
+    ``name`` (the variable's name, optional) lets a differing timing such as
+    ``elapsed`` be named volatile at the top level as it is inside a dict.
     """
-    return _Comparer(rtol, atol).compare(a, b, "")
+    comparer = _Comparer(rtol, atol)
+    result = comparer.compare(a, b, "")
+    if result.status == DIFFERENT and _is_timing_name(name) and _is_quantity(a) and _is_quantity(b):
+        return Comparison(VOLATILE, f"a timing: {result.detail}")
+    return result
 
 
 _short = reprlib.Repr()
@@ -81,6 +113,7 @@ class _Comparer:
         self.rtol = rtol
         self.atol = atol
         self._active: set[tuple[int, int]] = set()
+        self._in_model = 0  # inside a model, functions are compared by their code
 
     # -------------------------------------------------------------- results
 
@@ -94,6 +127,9 @@ class _Comparer:
 
     def _not_comparable(self, path: str, message: str) -> Comparison:
         return self._result(NOT_COMPARABLE, path, message)
+
+    def _volatile(self, path: str, message: str) -> Comparison:
+        return self._result(VOLATILE, path, message)
 
     # ------------------------------------------------------------ dispatch
 
@@ -134,6 +170,10 @@ class _Comparer:
                 return self._index(a, b, path, "index")
             if isinstance(a, pd.api.extensions.ExtensionArray):
                 return self._series(pd.Series(a), pd.Series(b), path)
+        if isinstance(a, datetime.datetime):
+            return self._datetimes(a, b, path)
+        if isinstance(a, os.PathLike):
+            return self._paths(a, b, path)
         if isinstance(a, tuple):
             return self._tuples(a, b, path)
         if isinstance(a, list):
@@ -147,6 +187,8 @@ class _Comparer:
         if isinstance(a, type):
             return self._not_comparable(path, f"class {a.__qualname__}: compared by behaviour only")
         if _is_function(a):
+            if self._in_model and isinstance(a, (types.FunctionType, types.MethodType)):
+                return self._functions(a, b, path)
             return self._not_comparable(path, "function: compared by behaviour only")
         if isinstance(a, random.Random):
             return self._random_state(a.getstate(), b.getstate(), path, "python")
@@ -157,8 +199,23 @@ class _Comparer:
                 return self._random_state(a.get_state(legacy=False), b.get_state(legacy=False), path, "numpy")
             if isinstance(a, np.random.BitGenerator):
                 return self._random_state(a.state, b.state, path, "bit generator")
+        figure = _figures().figure_of(a) if "matplotlib" in sys.modules else None
+        if figure is not None:
+            return self._figures(figure, _figures().figure_of(b), path)
         if _is_estimator(a):
-            return self._estimators(a, b, path)
+            return self._model(self._estimators, a, b, path)
+        if _is_model_results(a):
+            return self._model(self._model_results, a, b, path)
+        if _is_statistical_model(a):
+            return self._model(self._statistical_model, a, b, path)
+        if callable(getattr(type(a), "state_dict", None)):
+            return self._model(self._state_dicts, a, b, path)
+        if callable(getattr(type(a), "save_raw", None)) and callable(getattr(type(a), "get_dump", None)):
+            return self._model(self._saved_models, a, b, path)  # an xgboost Booster
+        if callable(getattr(type(a), "model_to_string", None)):
+            return self._model(self._saved_models, a, b, path)  # a lightgbm Booster
+        if _is_tensor(a):
+            return self._dispatch(_tensor_array(a), _tensor_array(b), path)
         if callable(getattr(a, "getvalue", None)) and callable(getattr(b, "getvalue", None)):
             # text buffers: what they hold, not how the kernel wrapped them
             return self._dispatch(a.getvalue(), b.getvalue(), f"{path}.getvalue()")
@@ -172,6 +229,10 @@ class _Comparer:
     def _atoms(self, a: Any, b: Any, path: str) -> Comparison:
         if a == b:
             return Comparison(EQUAL)
+        if isinstance(a, str):
+            noise = _string_noise(a, b)
+            if noise:
+                return self._volatile(path, noise)
         if isinstance(a, (str, bytes, bytearray)) and max(len(a), len(b)) > 40:
             at = next(
                 (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
@@ -200,6 +261,8 @@ class _Comparer:
             equal = self._close(a, b)
         if equal:
             return Comparison(EQUAL)
+        if isinstance(a, float) and _clock_floats(a, b):
+            return self._volatile(path, f"a clock reading (time.time()): {_epoch_text(a)} vs {_epoch_text(b)}")
         return self._different(path, f"{_fmt(a)} vs {_fmt(b)}")
 
     def _numpy_scalar(self, a: Any, b: Any, path: str) -> Comparison:
@@ -217,6 +280,8 @@ class _Comparer:
             equal = bool(a == b)
         if equal:
             return Comparison(EQUAL)
+        if kind == "f" and _clock_floats(float(a), float(b)):
+            return self._volatile(path, f"a clock reading (time.time()): {_epoch_text(a)} vs {_epoch_text(b)}")
         return self._different(path, f"{_fmt(a)} vs {_fmt(b)}")
 
     # -------------------------------------------------------------- arrays
@@ -280,15 +345,12 @@ class _Comparer:
 
     def _elements(self, a: Any, b: Any, path: str) -> Comparison:
         """Object arrays: every element compared recursively (estimators, lists...)."""
-        not_comparable = None
+        worst = _Worst()
         for i, (x, y) in enumerate(zip(a.flat, b.flat, strict=True)):
             index = _unravel(i, a.shape)
-            result = self.compare(x, y, f"{path}[{index}]")
-            if result.status == DIFFERENT:
-                return result
-            if result.status == NOT_COMPARABLE and not_comparable is None:
-                not_comparable = result
-        return not_comparable or Comparison(EQUAL)
+            if worst.add(self.compare(x, y, f"{path}[{index}]")):
+                break
+        return worst.result()
 
     # -------------------------------------------------------------- pandas
 
@@ -405,6 +467,7 @@ class _Comparer:
         n = 0
         first = None
         not_comparable = None
+        volatile = None
         for position, (x, y) in enumerate(zip(a.array, b.array, strict=True)):
             if _both_missing(x, y):
                 continue
@@ -415,6 +478,8 @@ class _Comparer:
                     first = (position, result.detail)
             elif result.status == NOT_COMPARABLE and not_comparable is None:
                 not_comparable = (position, result.detail)
+            elif result.status == VOLATILE and volatile is None:
+                volatile = (position, result.detail)
         if first is not None:
             position, detail = first
             return self._different(
@@ -424,6 +489,9 @@ class _Comparer:
         if not_comparable is not None:
             position, detail = not_comparable
             return self._not_comparable(path, f"{prefix}{where(position)}: {detail}")
+        if volatile is not None:
+            position, detail = volatile
+            return self._volatile(path, f"{prefix}{where(position)}: {detail}")
         return Comparison(EQUAL)
 
     # ---------------------------------------------------------- containers
@@ -439,14 +507,11 @@ class _Comparer:
     def _sequences(self, a: Any, b: Any, path: str) -> Comparison:
         if len(a) != len(b):
             return self._different(path, f"length {len(a)} vs {len(b)}")
-        not_comparable = None
+        worst = _Worst()
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            result = self.compare(x, y, f"{path}[{i}]")
-            if result.status == DIFFERENT:
-                return result
-            if result.status == NOT_COMPARABLE and not_comparable is None:
-                not_comparable = result
-        return not_comparable or Comparison(EQUAL)
+            if worst.add(self.compare(x, y, f"{path}[{i}]")):
+                break
+        return worst.result()
 
     def _dicts(self, a: dict[Any, Any], b: dict[Any, Any], path: str) -> Comparison:
         return self._mappings(a, b, path, _key, "key")
@@ -458,14 +523,16 @@ class _Comparer:
             return self._different(path, f"{noun} {_fmt(only_a[0])} only in a")
         if only_b:
             return self._different(path, f"{noun} {_fmt(only_b[0])} only in b")
-        not_comparable = None
+        worst = _Worst()
         for k, x in a.items():
-            result = self.compare(x, b[k], path + step(k))
-            if result.status == DIFFERENT:
-                return result
-            if result.status == NOT_COMPARABLE and not_comparable is None:
-                not_comparable = result
-        return not_comparable or Comparison(EQUAL)
+            y = b[k]
+            result = self.compare(x, y, path + step(k))
+            if result.status == DIFFERENT and _is_timing_name(k) and _is_quantity(x) and _is_quantity(y):
+                # refit_time_, cv_results_["mean_fit_time"], {"elapsed": ...}: differs on every run
+                result = self._volatile(path + step(k), f"a timing: {self.compare(x, y, '').detail}")
+            if worst.add(result):
+                break
+        return worst.result()
 
     def _sets(self, a: Any, b: Any, path: str) -> Comparison:
         if a == b:
@@ -512,6 +579,108 @@ class _Comparer:
             return self._different(path, "b is fitted, a is not")
         return self._mappings(fitted_a, fitted_b, path, _attr, "fitted attribute")
 
+    def _figures(self, a: Any, b: Any, path: str) -> Comparison:
+        figures = _figures()
+        if a is figures.UNATTACHED or b is figures.UNATTACHED or b is None:
+            if a is b:
+                return self._not_comparable(path, "artist is in no figure: nothing is drawn")
+            return self._different(path, "only one of the two is drawn in a figure")
+        try:
+            message = figures.compare_figures(a, b)
+        except Exception as exc:  # noqa: BLE001 - drawing runs arbitrary artists
+            return self._not_comparable(path, f"the figure could not be drawn: {exc}")
+        return Comparison(EQUAL) if message is None else self._different(path, message)
+
+    def _model(self, method: Any, a: Any, b: Any, path: str) -> Comparison:
+        self._in_model += 1
+        try:
+            return method(a, b, path)
+        finally:
+            self._in_model -= 1
+
+    def _functions(self, a: Any, b: Any, path: str) -> Comparison:
+        """A function inside a model: its code, defaults and closure values (not its globals)."""
+        if isinstance(a, types.MethodType):
+            if not isinstance(b, types.MethodType):
+                return self._different(path, "a bound method vs a function")
+            result = self._functions(a.__func__, b.__func__, path)
+            if not result.equal:
+                return result
+            return self.compare(a.__self__, b.__self__, f"{path}.__self__")
+        if _code_key(a.__code__) != _code_key(b.__code__):
+            return self._different(path, f"function {a.__qualname__} vs {b.__qualname__}: its code differs")
+        result = self.compare((a.__defaults__, a.__kwdefaults__), (b.__defaults__, b.__kwdefaults__), f"{path}.<defaults>")
+        if not result.equal:
+            return result
+        return self.compare(_closure(a), _closure(b), f"{path}.<closure>")
+
+    def _model_results(self, a: Any, b: Any, path: str) -> Comparison:
+        """statsmodels-like results: what was estimated (params, bse, fitted values) and the data it saw."""
+        worst = _Worst()
+        for name in ("params", "bse", "fittedvalues"):
+            x, y = _attribute(a, name), _attribute(b, name)
+            if x is _MISSING and y is _MISSING:
+                continue
+            if x is _MISSING or y is _MISSING:
+                return self._different(path, f"{name} only in {'b' if x is _MISSING else 'a'}")
+            if worst.add(self.compare(x, y, f"{path}.{name}")):
+                return worst.result()
+        worst.add(self.compare(a.model, b.model, f"{path}.model"))
+        return worst.result()
+
+    def _statistical_model(self, a: Any, b: Any, path: str) -> Comparison:
+        """A statsmodels-like model: the data it is fitted on; never its private scratch buffers."""
+        if not _same_type(a, b):
+            return self._different(path, f"type {_type_name(a)} vs {_type_name(b)}")
+        worst = _Worst()
+        for name in ("endog", "exog", "endog_names", "exog_names"):
+            x, y = _attribute(a, name), _attribute(b, name)
+            if x is _MISSING and y is _MISSING:
+                continue
+            if worst.add(self.compare(x, y, f"{path}.{name}")):
+                break
+        return worst.result()
+
+    def _state_dicts(self, a: Any, b: Any, path: str) -> Comparison:
+        """A torch-like module: its learned tensors (state_dict()), as arrays."""
+        try:
+            state_a = {k: _tensor_array(v) for k, v in a.state_dict().items()}
+            state_b = {k: _tensor_array(v) for k, v in b.state_dict().items()}
+        except Exception as exc:  # noqa: BLE001 - third-party state_dict
+            return self._not_comparable(path, f"state_dict() failed: {exc}")
+        return self._mappings(state_a, state_b, f"{path}.state_dict()", _key, "key")
+
+    def _saved_models(self, a: Any, b: Any, path: str) -> Comparison:
+        """xgboost/lightgbm boosters: the model they save (trees and weights)."""
+        try:
+            if callable(getattr(a, "model_to_string", None)):
+                saved_a, saved_b, how = a.model_to_string(), b.model_to_string(), "model_to_string()"
+            else:
+                saved_a = bytes(a.save_raw(raw_format="json"))
+                saved_b = bytes(b.save_raw(raw_format="json"))
+                how = "save_raw()"
+        except Exception as exc:  # noqa: BLE001 - third-party serialisation
+            return self._not_comparable(path, f"the booster could not be saved: {exc}")
+        return self.compare(saved_a, saved_b, f"{path}.{how}")
+
+    def _datetimes(self, a: Any, b: Any, path: str) -> Comparison:
+        try:
+            if a == b:
+                return Comparison(EQUAL)
+            if _clock_datetimes(a, b):
+                return self._volatile(path, f"a clock reading: {_clock_text(a, b)}")
+        except (TypeError, ValueError, OverflowError):
+            pass
+        return self._objects(a, b, path)
+
+    def _paths(self, a: Any, b: Any, path: str) -> Comparison:
+        if a == b:
+            return Comparison(EQUAL)
+        noise = _string_noise(os.fspath(a), os.fspath(b))
+        if noise:
+            return self._volatile(path, noise)
+        return self._different(path, f"{_fmt(a)} vs {_fmt(b)}")
+
     def _objects(self, a: Any, b: Any, path: str) -> Comparison:
         attrs_a = getattr(a, "__dict__", None)
         attrs_b = getattr(b, "__dict__", None)
@@ -545,6 +714,193 @@ class _Comparer:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class _Worst:
+    """The verdict over many parts: the first difference, else not comparable, else volatile."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, Comparison] = {}
+
+    def add(self, result: Comparison) -> bool:
+        """Record one part's result; True when it differs (nothing later can change the verdict)."""
+        if result.status != EQUAL:
+            self._first.setdefault(result.status, result)
+        return result.status == DIFFERENT
+
+    def result(self) -> Comparison:
+        for status in (DIFFERENT, NOT_COMPARABLE, VOLATILE):
+            if status in self._first:
+                return self._first[status]
+        return Comparison(EQUAL)
+
+
+def _figures() -> Any:
+    from workbench.verification import figures
+
+    return figures
+
+
+_MISSING = object()
+
+
+def _attribute(value: Any, name: str) -> Any:
+    try:
+        return getattr(value, name)
+    except Exception:  # noqa: BLE001 - lazily computed statistics may fail (singular matrix...)
+        return _MISSING
+
+
+def _is_model_results(value: Any) -> bool:
+    """statsmodels' results (and wrappers): fitted ``params``, their ``bse`` and the ``model`` behind them."""
+    if isinstance(value, type) or _is_function(value):
+        return False
+    params = _attribute(value, "params")
+    return (
+        params is not _MISSING
+        and not callable(params)
+        and _attribute(value, "model") is not _MISSING
+        and (hasattr(value, "bse") or type(value).__module__.startswith("statsmodels"))
+    )
+
+
+def _is_statistical_model(value: Any) -> bool:
+    """A statsmodels-like model: fitted by ``fit()`` on ``endog``/``exog``."""
+    return callable(getattr(type(value), "fit", None)) and hasattr(value, "endog") and hasattr(value, "exog")
+
+
+def _is_tensor(value: Any) -> bool:
+    cls = type(value)
+    return cls.__module__.split(".")[0] == "torch" and all(
+        callable(getattr(cls, name, None)) for name in ("detach", "cpu", "numpy")
+    )
+
+
+def _tensor_array(value: Any) -> Any:
+    if all(callable(getattr(value, name, None)) for name in ("detach", "cpu", "numpy")):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def _code_key(code: types.CodeType) -> tuple[Any, ...]:
+    """What a function does: bytecode, constants (nested code included), names; not where it was defined."""
+    consts = tuple(_code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c)) for c in code.co_consts)
+    return (code.co_code, consts, code.co_names, code.co_varnames, code.co_freevars)
+
+
+def _closure(function: types.FunctionType) -> list[Any]:
+    values = []
+    for cell in function.__closure__ or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            values.append(None)
+    return values
+
+
+# ------------------------------------------------------------------ noise
+
+_TIMING = re.compile(r"(?:^|_)(?:time|times|elapsed|duration|durations|seconds|secs|runtime|walltime|timing|timings)$")
+
+
+def _is_timing_name(name: Any) -> bool:
+    """``fit_time``, ``refit_time_``, ``mean_score_time``, ``elapsed``, ``duration``, ``seconds``..."""
+    return isinstance(name, str) and bool(_TIMING.search(name.lower().rstrip("_")))
+
+
+def _is_quantity(value: Any) -> bool:
+    """A number, a timedelta, or a numeric array/Series: what a timing can be."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float, datetime.timedelta)):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return getattr(dtype, "kind", "") in "iufm" and getattr(dtype, "kind", "") != ""
+
+
+def _clock_floats(a: float, b: float) -> bool:
+    """Both look like ``time.time()`` taken recently, within CLOCK_WINDOW of each other."""
+    import time
+
+    now = time.time()
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return False
+    near_now = all(now - 7 * 86400 <= x <= now + 3600 for x in (a, b))
+    return near_now and abs(a - b) <= CLOCK_WINDOW
+
+
+def _epoch_text(value: Any) -> str:
+    return datetime.datetime.fromtimestamp(float(value)).strftime("%H:%M:%S")
+
+
+def _clock_datetimes(a: datetime.datetime, b: datetime.datetime) -> bool:
+    """Both look like ``datetime.now()`` taken recently, within CLOCK_WINDOW of each other."""
+    now = datetime.datetime.now(a.tzinfo) if a.tzinfo is not None else datetime.datetime.now()
+    # Naive readings may be UTC or local time: a day either way is still "now".
+    window = datetime.timedelta(days=1)
+    if not all(now - window <= x <= now + window for x in (a, b)):
+        return False
+    return abs((a - b).total_seconds()) <= CLOCK_WINDOW
+
+
+def _clock_text(a: datetime.datetime, b: datetime.datetime) -> str:
+    form = "%H:%M:%S" if a.date() == b.date() else "%Y-%m-%d %H:%M:%S"
+    return f"{a.strftime(form)} vs {b.strftime(form)}"
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+
+
+def _noise_pattern() -> re.Pattern[str]:
+    import tempfile
+
+    roots = sorted({tempfile.gettempdir(), "/tmp", "/var/tmp"}, key=len, reverse=True)  # noqa: S108 - recognised, not used
+    temp = "|".join(re.escape(root.rstrip("/\\")) for root in roots)
+    return re.compile(rf"({_ADDRESS.pattern}|(?:{temp})(?:[/\\][^\s'\"/\\:,;()\[\]{{}}<>]+)+)")
+
+
+def _string_noise(a: str, b: str) -> str:
+    """Why two different strings are the same text up to known noise, or ''."""
+    pattern = _noise_pattern()
+    parts_a = pattern.split(a)
+    parts_b = pattern.split(b)
+    if len(parts_a) != len(parts_b) or len(parts_a) == 1:
+        return ""
+    reason = ""
+    # split() with one group alternates text (even positions) and noise tokens (odd positions)
+    for i, (x, y) in enumerate(zip(parts_a, parts_b, strict=True)):
+        if x == y:
+            continue
+        if i % 2 == 0:
+            return ""
+        if _ADDRESS.fullmatch(x) and _ADDRESS.fullmatch(y):
+            reason = reason or f"memory addresses differ: {x} vs {y}"
+        elif not _ADDRESS.match(x) and not _ADDRESS.match(y) and _random_paths(x, y):
+            reason = reason or f"temporary paths differ in their random part: {_short.repr(x)} vs {_short.repr(y)}"
+        else:
+            return ""
+    return reason
+
+
+def _random_paths(a: str, b: str) -> bool:
+    """Two temp paths alike but for the random names tempfile/mkdtemp/pytest choose."""
+    parts_a = re.split(r"[/\\]", a)
+    parts_b = re.split(r"[/\\]", b)
+    if len(parts_a) != len(parts_b):
+        return False
+    last = len(parts_a) - 1
+    for i, (x, y) in enumerate(zip(parts_a, parts_b, strict=True)):
+        if x == y:
+            continue
+        if i < last and re.sub(r"\d+", "#", x) == re.sub(r"\d+", "#", y):
+            continue  # pytest-12 vs pytest-13, test0 vs test1
+        if len(x) == len(y) and (i < last or (x.startswith("tmp") and y.startswith("tmp"))):
+            at = [j for j, (p, q) in enumerate(zip(x, y, strict=True)) if p != q]
+            window_a, window_b = x[at[0] : at[-1] + 1], y[at[0] : at[-1] + 1]
+            if at[-1] - at[0] < 8 and re.fullmatch(r"[a-z0-9_]+", window_a) and re.fullmatch(r"[a-z0-9_]+", window_b):
+                continue  # tmpab12cd34 vs tmpzz98yx76: tempfile's 8 random characters
+        return False
+    return True
 
 
 def _attr(name: Any) -> str:

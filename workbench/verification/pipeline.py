@@ -104,8 +104,8 @@ class VerifyReport:
             verdict += " except values that change from run to run of the notebook itself (nondeterministic)"
         text = (f"{verdict}: {parts} (notebook {self.notebook_seconds:.1f}s, "
                 f"pipeline {self.pipeline_seconds:.1f}s; executed notebook: {self.executed_notebook})")
-        if self.repeat_note:
-            text += "\n" + self.repeat_note
+        if self.repeat_note:  # on the verdict's line: scripts read the table as the lines before it
+            text += "; " + self.repeat_note
         if self.explanation and not self.ok:
             text += "\n" + "\n".join(self.explanation)
         return text
@@ -230,7 +230,7 @@ def compare_folders(plan: Plan, snapshots: Path, products: Path, ignore: frozens
             if why:
                 rows.append(Row(var, name, "volatile", why))
                 continue
-            result = compare(expected, actual, name=var)
+            result = compare(expected, actual)
             rows.append(Row(var, name, result.status, result.detail))
     return rows
 
@@ -263,6 +263,8 @@ def output_rows(plan: Plan, executed: Path, pipeline: Path) -> list[Row]:
     from workbench.verification.outputs import compare_outputs
 
     volatile = {c.index for c in plan.cells if any(t.startswith("volatile:") for t in c.tags)}
+    # a cell with IPython syntax (%%time, !shell, %%writefile) is exported without it: it cannot show the same
+    volatile |= {c.index for c in plan.cells if c.type == "code" and c.code.strip() != c.source.strip()}
     rows = []
     for d in compare_outputs(plan, executed, pipeline / "products"):
         if d.cell in volatile:  # it shows a value tagged volatile: not compared, as the value is not

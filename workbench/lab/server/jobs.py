@@ -128,7 +128,9 @@ class Job:
         self.events.append({**data, "time": self._elapsed()})
         task = data.get("task")
         if kind in TASK_STATES and isinstance(task, str) and task:
-            self.tasks[task] = TASK_STATES[kind]
+            state = TASK_STATES[kind]
+            if not (self._cancelled and state == "running"):  # started as the cancel arrived: cancelled
+                self.tasks[task] = state
         if kind == "task_failed":
             self._failure = data.get("message") or data.get("error") or self._failure
         elif kind == "message" and data.get("level") == "error":
@@ -144,13 +146,20 @@ class Job:
 
     # -- exit -----------------------------------------------------------------------------------
 
+    def request_cancel(self) -> None:
+        """Cancelled, at once: the job and every task not finished (stopped, or never started), so
+        that a client reading the job while its processes are still being stopped (they may take
+        seconds to go) already sees what the job will end as, and can stop polling."""
+        self._cancelled = True
+        self.status = "cancelled"
+        for task, state in self.tasks.items():
+            if state in ("running", "pending"):
+                self.tasks[task] = "cancelled"
+
     def finish(self, returncode: int) -> None:
         self.returncode, self.ended = returncode, time.time()
         if self._cancelled:
-            self.status = "cancelled"
-            for task, state in self.tasks.items():
-                if state in ("running", "pending"):  # stopped, or never started: neither finished
-                    self.tasks[task] = "cancelled"
+            self.request_cancel()
         elif returncode == 0:
             self.status = "succeeded"
             for task, state in self.tasks.items():
@@ -232,8 +241,7 @@ class JobManager:
     async def cancel(self, job: Job, wait: float = KILL_AFTER + 2) -> Job:
         if job.status != "running" or job._process is None:
             return job
-        job._cancelled = True
-        job.status = "cancelled"
+        job.request_cancel()
         _signal_group(job._process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(job._done.wait(), KILL_AFTER)

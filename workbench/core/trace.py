@@ -13,8 +13,6 @@ error) for what cannot be hashed.
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from dataclasses import asdict, dataclass, field
 
 SCHEMA = "workbench.trace/1"
@@ -123,6 +121,8 @@ def fingerprint(value: object) -> str:
 
 
 def _digest(*parts: bytes) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     for p in parts:
         h.update(len(p).to_bytes(8, "little"))
@@ -164,6 +164,7 @@ def _container(value, depth: int) -> str:
 
 
 def _pickled(value) -> str:
+    import pickle
     import types
 
     if isinstance(value, types.FunctionType):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
-from workbench.execute import build as run
 from workbench.execute import worker
-from workbench.execute.build import RunResult, build, first_finished
+from workbench.execute.build import RunResult, build
+from workbench.execute.tasks import TaskFailed, first_finished
 
 NO_GPU_WORKER = ("no Dask worker declares a GPU resource (start one with "
                  "`dask worker ADDRESS --resources GPU=1`)")
@@ -170,7 +170,7 @@ class DaskRunner:
                 try:
                     self.store.fetch(name, info.pop("stored", []))
                 except Exception as exc:  # noqa: BLE001 - its products did not arrive: the task failed
-                    return name, run.TaskFailed(name, f"cannot download its products from {self.store.url}: {exc}")
+                    return name, TaskFailed(name, f"cannot download its products from {self.store.url}: {exc}")
                 outcome = seconds, peak, info
         return name, outcome
 
@@ -183,4 +183,4 @@ def _failed_future(client, name: str, text: str):
 
 
 def _raise_failed(name: str, text: str):
-    raise run.TaskFailed(name, text)
+    raise TaskFailed(name, text)

@@ -38,7 +38,7 @@ class IsolatedRunner:
         return self.pool.submit(run_task, str(self.pipeline), name, self.params, env)
 
     def wait(self, running: dict):
-        from workbench.execute.build import first_finished
+        from workbench.execute.tasks import first_finished
 
         return first_finished(running, concurrent.futures.wait)
 
@@ -69,7 +69,7 @@ def dag_of(pipeline: Path, params: dict):
 
 def run_task(pipeline: str, name: str, params: dict, env: dict | None = None):
     """In the task's own process: (seconds, peak RSS MB, extra), or raises build.TaskFailed."""
-    from workbench.execute.build import TaskFailed, describe_failure, execute_task
+    from workbench.execute.tasks import TaskFailed, describe_failure, execute_task
 
     try:
         outcome = execute_task(dag_of(Path(pipeline), params), name, Path(pipeline), env)

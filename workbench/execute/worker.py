@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from workbench.execute import build as run
+from workbench.execute.tasks import LocalRunner, TaskFailed, describe_failure, execute_task
 
 
 def sees_pipeline(pipeline: str):
@@ -44,10 +44,10 @@ def run_task(pipeline: str, name: str, params: dict, env: dict):
     key = (pipeline, json.dumps(params, sort_keys=True, default=str), _sources_stamp(path))
     if key not in _DAGS:
         _DAGS.clear()
-        _DAGS[key] = run.LocalRunner(path, params, 1)._dag()
-    outcome = run.execute_task(_DAGS[key], name, path, env)
+        _DAGS[key] = LocalRunner(path, params, 1).built_dag()
+    outcome = execute_task(_DAGS[key], name, path, env)
     if isinstance(outcome, BaseException):
-        raise run.TaskFailed(name, run.describe_failure(outcome))
+        raise TaskFailed(name, describe_failure(outcome))
     seconds, peak, info = outcome
     return seconds, peak, {**info, "device": device, "worker": worker}
 

@@ -269,6 +269,15 @@ def save_record(record: RunRecord, root: Path) -> Path:
     return path
 
 
+def keep_record(record: RunRecord, root: Path, tracking: str) -> None:
+    """Save the record, then (unless `tracking` is off) send it to MLflow and save it again with
+    its MLflow run id: a run that cannot reach MLflow is kept either way."""
+    save_record(record, root)
+    if tracking != "off":
+        track_run(record, root, tracking)
+        save_record(record, root)
+
+
 def track_run(record: dict, root: Path, mode: str = "background") -> str | None:
     """Send the record to MLflow; when it cannot be reached, keep it for `workbench sync`.
 

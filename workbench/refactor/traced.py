@@ -150,6 +150,19 @@ def apply_trace(plan: Plan, trace: Trace | None) -> Plan:
     return plan
 
 
+def found_by_trace(static: Plan, traced: Plan) -> tuple[list[tuple[str, str, str]], list[Warning]]:
+    """What the trace added to a plan: (task, upstream, evidence) for each traced edge reason the
+    static plan lacks, and the warnings it added (state the pipeline does not replay)."""
+    edges = []
+    for task in traced.tasks:
+        for up, edge in task.upstream.items():
+            before = static.task(task.name).upstream.get(up)
+            for why in edge.evidence:
+                if why.startswith("found by trace") and (before is None or why not in before.evidence):
+                    edges.append((task.name, up, why))
+    return edges, traced.warnings[len(static.warnings):]
+
+
 def _edge(task, up: str) -> Edge:
     if up not in task.upstream:
         task.upstream[up] = Edge(traced=True)

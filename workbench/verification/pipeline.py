@@ -237,18 +237,12 @@ def compare_folders(plan: Plan, snapshots: Path, products: Path, ignore: frozens
 
 def explain(plan: Plan, trace, notebook: str) -> list[str]:
     """What the trace shows and `plan` lacks, one line per missed dependency, then the fix."""
-    from workbench.refactor.traced import apply_trace
+    from workbench.refactor.traced import apply_trace, found_by_trace
 
-    traced = apply_trace(plan, trace)
-    lines = []
-    for task in traced.tasks:
-        for up, edge in task.upstream.items():
-            before = plan.task(task.name).upstream.get(up)
-            for why in edge.evidence:
-                if why.startswith("found by trace") and (before is None or why not in before.evidence):
-                    lines.append(f"missed dependency: task `{task.name}` must come after `{up}` and take what it "
-                                 f"changed ({why})")
-    for w in traced.warnings[len(plan.warnings):]:
+    edges, warnings = found_by_trace(plan, apply_trace(plan, trace))
+    lines = [f"missed dependency: task `{task}` must come after `{up}` and take what it changed ({why})"
+             for task, up, why in edges]
+    for w in warnings:
         lines += [f"missed dependency: {c.get('text')}, cell {c.get('cell')} (the pipeline does not replay it)"
                   for c in w.cells]
     if lines:

@@ -253,10 +253,7 @@ def rerun_notebook(notebook: Path, plan: Plan, overrides: dict, root: Path, *, o
                 rec.version_inputs([record], plan, notebook.resolve().parent, root, record["params"])
             except WorkbenchError as exc:
                 warn(f"data not versioned: {exc}")
-        rec.save_record(record, root)
-        if tracking != "off":
-            rec.track_run(record, root, tracking)
-            rec.save_record(record, root)
+        rec.keep_record(record, root, tracking)
     for w in caught:
         if not issubclass(w.category, (ResourceWarning, DeprecationWarning)):
             warn(str(w.message))

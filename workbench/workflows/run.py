@@ -143,10 +143,7 @@ def run_pipeline(plan: Plan, pipeline: Path, params: dict, *, notebook: Path | N
                 rec.version_data(record, plan, pipeline, root, params, progress=say(on_event))
             except WorkbenchError as exc:
                 warn(f"data not versioned: {exc}")
-        rec.save_record(record, root)
-        if tracking != "off":
-            rec.track_run(record, root, tracking)
-            rec.save_record(record, root)
+        rec.keep_record(record, root, tracking)
     for w in caught:
         if not issubclass(w.category, ResourceWarning):  # the detached sync outlives its Popen
             warn(str(w.message))

@@ -31,14 +31,11 @@ class TraceResult:
 
 def traced_edges(static: Plan, traced: Plan) -> list[str]:
     """One line per edge evidence the traced plan has and the static one lacks."""
-    lines = []
-    for task in traced.tasks:
-        for up, edge in task.upstream.items():
-            before = static.task(task.name).upstream.get(up)
-            for why in edge.evidence:
-                if why.startswith("found by trace") and (before is None or why not in before.evidence):
-                    lines.append(f"{up} -> {task.name}: {why}")
-    for w in traced.warnings[len(static.warnings):]:
+    from workbench.refactor.traced import found_by_trace
+
+    edges, warnings = found_by_trace(static, traced)
+    lines = [f"{up} -> {task}: {why}" for task, up, why in edges]
+    for w in warnings:
         lines += [f"{c.get('text')} ({w.message})" for c in w.cells]
     return lines
 

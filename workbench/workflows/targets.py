@@ -42,17 +42,19 @@ def plan_notebook(notebook: str | Path, traced: bool = True) -> Plan:
 def with_trace(plan: Plan, notebook: str | Path) -> Plan:
     """The plan with the edges of the notebook's stored trace, if there is one for these bytes
     (the panel's plans, made from the editor's content, go through here too)."""
-    if not trace_file(notebook, plan.notebook_sha256).is_file():
+    project = trace_project(notebook)
+    if not trace_file(notebook, plan.notebook_sha256, project).is_file():
         return plan
     from workbench.execute.trace import load_trace
     from workbench.refactor.traced import apply_trace
 
-    return apply_trace(plan, load_trace(trace_project(notebook), plan.notebook_sha256))
+    return apply_trace(plan, load_trace(project, plan.notebook_sha256))
 
 
-def trace_file(notebook: str | Path, sha256: str) -> Path:
-    """Where the trace of the notebook with these bytes is (or would be) stored."""
-    return trace_project(notebook) / ".workbench" / "traces" / f"{sha256}.json"
+def trace_file(notebook: str | Path, sha256: str, project: Path | None = None) -> Path:
+    """Where the trace of the notebook with these bytes is (or would be) stored (`project`: its
+    trace_project, when the caller has it already)."""
+    return (project or trace_project(notebook)) / ".workbench" / "traces" / f"{sha256}.json"
 
 
 def trace_project(notebook: str | Path) -> Path:

@@ -115,3 +115,21 @@ def test_outputs_map_notebook_cells_by_metadata_and_task_cells_by_title():
     assert task_index({"metadata": {}}) is None
     assert normalise("<obj at 0x7f3a2b1c9d10>\n  a   b ") == normalise("<obj at 0x7f00aa11bb22> a b")
     assert json.dumps(nb)
+
+
+def test_a_sets_order_reproduces_under_the_pinned_hash_seed_and_repeat_names_the_seed(tmp_path: Path):
+    """A set's iteration order follows the per-process string-hash seed. The pipeline and the
+    notebook run with the same pinned seed, so verify says equal (before, a task that ran in
+    another process than the notebook's kernel "differed" by luck); --repeat runs the notebook with
+    other seeds and names the hash seed as the source of what changes."""
+    fruit = ", ".join(repr(f"fruit{i}") for i in range(12))
+    nb = write_notebook(tmp_path / "sets.ipynb", [
+        (f"basket = {{{fruit}}}\norder = list(basket)\nprint(order[:3])", "task:pick"),
+        ("first = order[0]", "task:use")])
+    proc = workbench("verify", nb, "-o", tmp_path / "pipe", "--repeat", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = workbench("verify", nb, "-o", tmp_path / "pipe", "--repeat", "2")
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert lines["order"].split()[2] == "nondeterministic", proc.stdout
+    assert "PYTHONHASHSEED 0, 1, 2" in lines["order"] and "sorted(" in lines["order"]

@@ -15,11 +15,18 @@ from pathlib import Path
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
-def execute(source: Path, output: Path, overrides: dict, kernel: str | None, cwd: Path) -> None:
-    """Raises papermill.PapermillExecutionError when a cell fails (the caller says which)."""
+def execute(source: Path, output: Path, overrides: dict, kernel: str | None, cwd: Path,
+            hash_seed: str | None = None) -> None:
+    """Raises papermill.PapermillExecutionError when a cell fails (the caller says which).
+
+    The kernel gets `PYTHONHASHSEED=hash_seed` (default: hash_seed.seed(), the one the pipeline's
+    processes get), so that a set's order is the same as in the pipeline's run."""
     import papermill
 
-    papermill.execute_notebook(
-        str(source), str(output), parameters=overrides, kernel_name=kernel or "python3", cwd=str(cwd),
-        progress_bar=False, log_output=False, extra_arguments=QUIET_KERNEL,
-    )
+    from workbench.execute.hash_seed import seed, seeded
+
+    with seeded(hash_seed or seed()):
+        papermill.execute_notebook(
+            str(source), str(output), parameters=overrides, kernel_name=kernel or "python3", cwd=str(cwd),
+            progress_bar=False, log_output=False, extra_arguments=QUIET_KERNEL,
+        )

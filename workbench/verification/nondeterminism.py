@@ -188,10 +188,20 @@ def sources(plan, task_name: str, upto: int | None = None) -> list[Source]:
     return list(dict.fromkeys(found))
 
 
-def describe(found: list[Source]) -> tuple[str, str]:
-    """(where the randomness comes from, how to fix it), for a value's detail."""
+def describe(found: list[Source], seeds: list[str] | None = None) -> tuple[str, str]:
+    """(where the randomness comes from, how to fix it), for a value's detail. `seeds`: the
+    string-hash seeds the compared notebook runs had (PYTHONHASHSEED); when they differ and the
+    code draws nothing at random, the order of a set (in the notebook or a library it calls) is
+    what is left that changes between the runs."""
     random = [s for s in found if s.kind != "clock"] or found
     if not random:
+        if seeds and len(set(seeds)) > 1:
+            return (f"nothing in the code draws at random; the runs had different string-hash seeds "
+                    f"(PYTHONHASHSEED {', '.join(dict.fromkeys(seeds))}), so a set's iteration order (in the "
+                    f"notebook or inside a library it calls) is the likely source",
+                    "sort what is iterated where order matters (sorted(...)); Workbench runs the pipeline "
+                    "and the notebook with PYTHONHASHSEED=0, so the pipeline reproduces the notebook run "
+                    "under that seed")
         return ("not found in the code (an outside source, threads or hash order?)",
                 "run with --repeat 2 to confirm, then seed what draws")
     return "; ".join(s.text() for s in random), "; ".join(dict.fromkeys(s.fix for s in random))

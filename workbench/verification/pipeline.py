@@ -152,7 +152,7 @@ def instrument(notebook: dict, plan: Plan, directory: Path) -> dict:
     return nb
 
 
-def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> Path:
+def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path, hash_seed: str | None = None) -> Path:
     """Execute the instrumented notebook with papermill; products land in workdir/notebook/, the
     trace's fingerprints in workdir/trace.jsonl (workbench.execute.trace.read_trace reads them)."""
     import papermill
@@ -180,7 +180,7 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -> 
     instrumented.write_text(json.dumps(tracing.instrument(source, plan, lines, extra=snapshot)))
     executed = workdir / "executed.ipynb"
     try:
-        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent)
+        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent, hash_seed)
     except papermill.PapermillExecutionError as exc:
         raise RunError(
             f"the notebook itself failed under papermill: {exc.ename}: {exc.evalue}",
@@ -273,15 +273,19 @@ def find_nondeterminism(plan: Plan, report: VerifyReport, workdir: Path, noteboo
     """Run the notebook `runs` more times; a value or output that changes between notebook runs is
     `nondeterministic` (listed, not failing) with where its randomness comes from and the fix. A
     value that only reads a clock stays `different`: it is volatile (tag it), not unseeded."""
+    from workbench.execute.hash_seed import other_seed, seed
     from workbench.verification import nondeterminism
     from workbench.verification.outputs import compare_runs
 
     changed: dict[tuple[str, str], str] = {}
+    seeds = [seed()]
     for i in range(1, runs + 1):
         emit(Message(f"running {plan.notebook} through papermill again ({i} of {runs}) to find nondeterminism ..."))
         again = workdir / f"repeat-{i}"
         again.mkdir(parents=True, exist_ok=True)
-        executed = run_notebook(notebook, plan, overrides, again)
+        # another hash seed each time: a value that follows a set's order shows itself
+        executed = run_notebook(notebook, plan, overrides, again, other_seed(i))
+        seeds.append(other_seed(i))
         for row in compare_folders(plan, workdir / "notebook", again / "notebook", ignore, "the notebook run again"):
             if row.status == "different":
                 changed.setdefault((row.task, row.variable), f"run 1 vs run {i + 1}: {row.detail}")
@@ -307,7 +311,7 @@ def find_nondeterminism(plan: Plan, report: VerifyReport, workdir: Path, noteboo
             row.detail += (f"; it changes between runs of the notebook too ({why}): {where}; fix: tag the cell "
                            f"volatile:{row.variable} or pass --ignore {row.variable}")
             continue
-        where, fix = nondeterminism.describe(found)
+        where, fix = nondeterminism.describe(found, seeds)
         row.status = "nondeterministic"
         row.detail = f"changes between runs of the notebook ({why}); from: {where}; fix: {fix}{versus}"
 

@@ -133,3 +133,18 @@ def test_a_sets_order_reproduces_under_the_pinned_hash_seed_and_repeat_names_the
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
     assert lines["order"].split()[2] == "nondeterministic", proc.stdout
     assert "PYTHONHASHSEED 0, 1, 2" in lines["order"] and "sorted(" in lines["order"]
+
+
+def test_a_statsmodels_fit_verifies_equal_through_its_results(tmp_path: Path):
+    """statsmodels results crossing a task boundary: compared by what they estimated (params,
+    standard errors, the data), never by their private caches and scratch buffers."""
+    nb = write_notebook(tmp_path / "ols.ipynb", [
+        ("import numpy as np\nimport pandas as pd\nimport statsmodels.formula.api as smf", "imports"),
+        ("rng = np.random.default_rng(1)\nframe = pd.DataFrame({'x': rng.normal(size=80)})\n"
+         "frame['y'] = 1.5 * frame['x'] + rng.normal(size=80)", "task:data"),
+        ("fit = smf.ols('y ~ x', frame).fit()\nprint(fit.params.round(4).to_dict())", "task:model"),
+        ("summary = fit.summary2().tables[1]", "task:report")])
+    proc = workbench("verify", nb, "-o", tmp_path / "pipe", "--repeat", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert lines["fit"].split()[2] == "equal" and lines["summary"].split()[2] == "equal", proc.stdout

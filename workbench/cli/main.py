@@ -235,8 +235,8 @@ def cmd_runs(args) -> int:
 
     records = api.runs(args.pipeline)
     if args.json:
-        keys = ("id", "kind", "sweep_id", "pipeline", "status", "started", "ended", "params", "metrics", "data", "git",
-                "mlflow_run_id", "user", "device")
+        keys = ("id", "kind", "sweep_id", "pipeline", "status", "started", "ended", "params", "metrics", "data",
+                "versions", "git", "mlflow_run_id", "user", "device")
         json.dump([{k: r.get(k) for k in keys} for r in records], sys.stdout, indent=1, default=str)
         print()
         return 0
@@ -248,11 +248,27 @@ def cmd_runs(args) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
         params = " ".join(f"{k}={v}" for k, v in r["params"].items())
         metrics = " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
-        data = (r.get("data") or {}).get(f"{r.get('pipeline_dir')}/products", "")[:8]
+        data = _data_column(r)
         rows.append((r["id"], when, r["pipeline"], r.get("kind") or "pipeline", r["status"], data or "-",
                      metrics or "-", params or "-"))
     print(text_table(("run", "started", "pipeline", "kind", "status", "data", "metrics", "params"), rows))
     return 0
+
+
+def _data_column(record: dict) -> str:
+    """The products' version first (as before), then each other path's as NAME@VIA:HASH, e.g.
+    `1a2b3c4d sales.csv@git:5e6f7a8b`; a path that could not be versioned shows as NAME@-."""
+    products = f"{record.get('pipeline_dir')}/products"
+    data = record.get("data") or {}
+    parts = [str(data[products])[:8]] if data.get(products) else []
+    for path, entry in (record.get("versions") or {}).items():
+        if path == products or not isinstance(entry, dict):
+            continue
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        ident = data.get(path)
+        parts.append(f"{name}@{entry.get('via', 'dvc')}:{str(ident)[:8]}" if ident and not entry.get("error")
+                     else f"{name}@-")
+    return " ".join(parts)
 
 
 def cmd_diff(args) -> int:
@@ -280,17 +296,21 @@ def cmd_diff(args) -> int:
 
 def cmd_checkout(args) -> int:
     from workbench.provenance import records as rec
-    from workbench.provenance.versioning import restore
+    from workbench.provenance.data_versions import record_versions, restore_run
 
     root = _root_for(None)
     record = rec.find_record(root, args.run_id)
-    if not record.get("dvc"):
+    if not record.get("dvc") and not record_versions(record):
         raise WorkbenchError(f"run {record['id']} has no versioned data (it ran with --no-version)")
-    changed = restore(root, record["dvc"])
-    if not changed:
+    restored = restore_run(root, record, force=args.force)
+    versions = record_versions(record)
+    if not restored.changed:
         print(f"the working tree already holds the data of run {record['id']}")
-    for path in changed:
-        print(f"restored {path} to run {record['id']}")
+    for path in restored.changed:
+        via = (versions.get(path) or {}).get("via", "dvc")
+        print(f"restored {path} to run {record['id']}" + (f" (from {via})" if via != "dvc" else ""))
+    for note in restored.notes:
+        print(note)
     return 0
 
 
@@ -683,6 +703,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("checkout", help="restore the exact inputs and products of a past run")
     s.add_argument("run_id", metavar="RUN_ID")
+    s.add_argument("--force", action="store_true",
+                   help="overwrite git-tracked data with uncommitted edits (the edits are first kept as git blobs)")
     s.set_defaults(func=cmd_checkout)
 
     s = sub.add_parser("lineage", help="where a product or model came from, back to the raw data")

@@ -38,11 +38,29 @@ class TaskRecord(TypedDict, total=False):
 
 
 class DataVersion(TypedDict, total=False):
-    """One versioned path (`record["data"][path]`)."""
+    """How one path of the run was versioned (`record["versions"][path]`; provenance.data_versions).
 
+    `via` says by what: "dvc" (DVC's `outs` entry fields: md5, size, nfiles, hash; `stage` for a
+    dvc.yaml output), "git" (blob, commit, git_path, dirty), "lfs" (oid, lfs_size, and the pointer's
+    blob and commit when git tracks it) or "hash" (sha256 of a file outside the project, which
+    cannot be restored). `error` is set when that path could not be versioned.
+    """
+
+    via: str
     md5: str
     size: int
-    tracked_by: str
+    nfiles: int
+    hash: str
+    stage: str
+    blob: str | None
+    commit: str | None
+    git_path: str
+    dirty: bool
+    oid: str
+    lfs_size: int
+    sha256: str
+    restorable: bool
+    error: str
 
 
 class RunRecord(TypedDict, total=False):
@@ -63,7 +81,11 @@ class RunRecord(TypedDict, total=False):
     git: dict[str, Any]
     device: str
     workbench_version: str
-    data: dict[str, Any]
+    data: dict[str, Any]  # {path: its version's name (md5, git blob, LFS oid or sha256)}
+    versions: dict[str, DataVersion]  # per path, how it was versioned (since the git/LFS layouts)
+    dvc: dict[str, dict[str, Any]]  # DVC's entries of the paths DVC versions (what checkout restores)
+    dvc_pushed: bool
+    inputs: list[str]
     tasks: list[TaskRecord]
     executed_notebook: str
     mlflow_run_id: str
@@ -79,6 +101,7 @@ REQUIRED = ("id", "pipeline", "status")
 TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,), "kind": (str,), "pipeline": (str,), "notebook": (str,), "started": (int, float),
     "status": (str,), "params": (dict,), "metrics": (dict,), "tasks": (list,), "data": (dict,),
+    "versions": (dict,),
 }
 # Filled in where older records lack them (kind and tasks came with reruns and per-task records).
 DEFAULTS: dict[str, Any] = {"kind": "pipeline", "params": {}, "metrics": {}, "tasks": [], "data": {}}
@@ -103,6 +126,9 @@ def check_record(data: Any, where: str = "run record") -> RunRecord:
         if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool)):
             raise RecordError(f"{where}: {key!r} is a {type(data[key]).__name__}, not a "
                               f"{' or '.join(t.__name__ for t in types)}", hint=fix)
+    if "versions" not in data:  # records from before per-path versions: all their data went through DVC
+        data["versions"] = {path: {"via": "dvc", **entry} for path, entry in (data.get("dvc") or {}).items()
+                            if isinstance(entry, dict)}
     for i, task in enumerate(data["tasks"]):
         if not isinstance(task, dict) or not isinstance(task.get("name"), str):
             raise RecordError(f"{where}: task {i} has no name", hint=fix)

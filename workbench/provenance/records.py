@@ -187,28 +187,31 @@ def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id:
 
 
 def version_inputs(records: list[dict], plan: Plan, base: Path, root: Path, params: dict) -> None:
-    """DVC-track the raw input files only (a notebook run, a sweep) and put their hashes in records.
+    """Version the raw input files only (a notebook run, a sweep) and put their versions in records.
 
     Products of a sweep's combinations live under a git-ignored `.workbench/` folder, where DVC
     keeps no pointer files: their content hashes are in each record's tasks instead."""
-    from workbench.provenance.versioning import ensure_project, track
+    from workbench.provenance.data_versions import version_paths
+    from workbench.provenance.versioning import ensure_project
 
-    paths = [p for p in input_files(plan, None, params, base=base) if _inside(p, root)]
+    paths = input_files(plan, None, params, base=base)
     if not paths:
         return
     if not (root / ".dvc").is_dir():
         ensure_project(root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        entries = track(root, [p.resolve().relative_to(root.resolve()) for p in paths])
-    pushed = not any(w.category.__name__ == "VersioningWarning" for w in caught)
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    versions = version_paths(root, paths)
     for record in records:
-        record["dvc"] = entries
-        record["dvc_pushed"] = pushed
-        record["data"] = {path: entry.get("md5") for path, entry in entries.items()}
-        record["inputs"] = [project_relative(p, root) for p in paths]
+        put_versions(record, versions, [project_relative(p, root) for p in paths])
+
+
+def put_versions(record: dict, versions, inputs: list[str]) -> None:
+    """Write what `data_versions.version_paths` found into the record: per path how (`versions`), DVC's
+    entries for restore and push (`dvc`, `dvc_pushed`), each path's version name (`data`), `inputs`."""
+    record["versions"] = {path: dict(entry) for path, entry in versions.versions.items()}
+    record["dvc"] = dict(versions.dvc)
+    record["dvc_pushed"] = versions.pushed
+    record["data"] = versions.data()
+    record["inputs"] = inputs
 
 
 def current_user() -> str:
@@ -226,37 +229,20 @@ def project_relative(path: Path, root: Path) -> str:
 
 
 def version_data(record: dict, plan: Plan, pipeline: Path, root: Path, params: dict, progress=None) -> list[str]:
-    """DVC-track the inputs and products, recording their hashes in the record."""
-    from workbench.provenance.versioning import ensure_project, track
+    """Version the inputs and products, each by what owns it (git, DVC, or a hash for a path outside
+    the project: see data_versions), recording per path how in the record."""
+    from workbench.provenance.data_versions import version_paths
+    from workbench.provenance.versioning import ensure_project
 
     # a project that has DVC already is left as its owner configured it (and this saves ~0.5 s)
     done = [] if (root / ".dvc").is_dir() else ensure_project(root)
     for line in done:
         if progress:
             progress(line)
-    paths = input_files(plan, pipeline, params) + [pipeline / "products"]
-    paths = [p for p in paths if _inside(p, root)]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        entries = track(root, [p.resolve().relative_to(root.resolve()) for p in paths])
-    pushed = True
-    for w in caught:
-        if w.category.__name__ == "VersioningWarning":
-            pushed = False
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    record["dvc"] = entries
-    record["dvc_pushed"] = pushed
-    record["data"] = {path: entry.get("md5") for path, entry in entries.items()}
-    record["inputs"] = [project_relative(p, root) for p in paths[:-1]]
+    inputs = input_files(plan, pipeline, params)
+    versions = version_paths(root, [*inputs, pipeline / "products"])
+    put_versions(record, versions, [project_relative(p, root) for p in inputs])
     return done
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 def save_record(record: RunRecord, root: Path) -> Path:
@@ -359,7 +345,7 @@ def find_record(root: Path, run_id: str) -> RunRecord:
 
 def diff_records(a: dict, b: dict) -> dict:
     """What differs between two runs: code (per task), parameters, data and metrics."""
-    from workbench.provenance.versioning import diff_entries
+    from workbench.provenance.data_versions import diff_versions, record_versions
 
     code = []
     tasks_a = {t["name"]: t for t in a.get("tasks", [])}
@@ -382,7 +368,7 @@ def diff_records(a: dict, b: dict) -> dict:
     return {
         "code": code,
         "params": params,
-        "data": diff_entries(a.get("dvc", {}), b.get("dvc", {})),
+        "data": diff_versions(record_versions(a), record_versions(b)),
         "products": products,
         "metrics": metrics,
         "commit": (a.get("git", {}).get("commit"), b.get("git", {}).get("commit")),
@@ -391,6 +377,8 @@ def diff_records(a: dict, b: dict) -> dict:
 
 def lineage(plan: Plan, record: dict, target: str) -> list[str]:
     """Where a product came from: the run, commit, parameters, upstream products, raw data."""
+    from workbench.provenance.data_versions import describe, record_versions
+
     task_of = {}
     for t in plan.tasks:
         for var in t.outputs:
@@ -413,6 +401,7 @@ def lineage(plan: Plan, record: dict, target: str) -> list[str]:
         f", notebook {record['notebook']} sha256 {record['notebook_sha256'][:12]}",
     ]
     seen: set[str] = set()
+    versions = record_versions(record)
 
     def walk(name: str, var: str | None, depth: int) -> None:
         task = plan.task(name)
@@ -435,7 +424,9 @@ def lineage(plan: Plan, record: dict, target: str) -> list[str]:
         for key in task.file_reads:
             matches = [p for p in record.get("inputs", []) if p.endswith(key.lstrip("./"))]
             for path in matches:
-                lines.append(f"{pad}  <- raw data {path} md5 {record.get('data', {}).get(path, '?')}")
+                version = versions.get(path)
+                what = describe(version) if version else f"md5 {record.get('data', {}).get(path, '?')}"
+                lines.append(f"{pad}  <- raw data {path} {what}")
     walk(task_name, var, 1)
     return lines
 

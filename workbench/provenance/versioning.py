@@ -512,6 +512,64 @@ def _hashes(repo: Repo | None, root: Path, keys: list[str]) -> dict[str, dict]:
     return result
 
 
+def stage_outputs(root: Path, keys: Iterable[str]) -> dict[str, str]:
+    """Of `keys`, the outputs of a `dvc.yaml` stage: `{key: "dvc.yaml:STAGE"}`.
+
+    DVC refuses to `add` them (the stage owns the path), so a run versions them by hash instead
+    (`cache_outputs`), leaving dvc.yaml and dvc.lock as their owner wrote them.
+    """
+    root = Path(root).resolve()
+    wanted = {str(root / key): key for key in keys}
+    if not wanted:
+        return {}
+    with _dvc_logs(), _open(root) as repo:
+        return {wanted[out.fs_path]: f"{Path(out.stage.path).relative_to(root).as_posix()}:{out.stage.name}"
+                for out in repo.index.outs if out.fs_path in wanted and not out.stage.is_data_source}
+
+
+def cache_outputs(root: Path, keys: Iterable[str]) -> dict[str, dict]:
+    """Put the current content of `keys` in the local DVC cache without touching any DVC file; return
+    their entries (as `track` would). `push` sends them to the remote and `restore_outputs` brings
+    them back: the way to version a `dvc.yaml` output at the version a run read."""
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.transfer import transfer
+
+    root = Path(root).resolve()
+    result = {}
+    with _dvc_logs(), _open(root) as repo:
+        odb = repo.cache.local
+        for key in keys:
+            path = root / key
+            if not path.exists():
+                continue
+            staging, meta, obj = build(odb, str(path), repo.fs, "md5", ignore=repo.dvcignore)
+            transfer(staging, odb, {obj.hash_info}, shallow=False, hardlink=False)
+            result[key] = out_entry({**obj.hash_info.to_dict(), **meta.to_dict(), "hash": "md5"})
+    return result
+
+
+def restore_outputs(root: Path, entries: Mapping[str, Mapping]) -> list[str]:
+    """Bring back `entries` cached by `cache_outputs` (fetching what the cache lacks from the remote)
+    without writing any `.dvc` file; return the paths whose content changed. Like `restore`, nothing
+    changes unless every version is available."""
+    from dvc_data.hashfile import load
+    from dvc_data.hashfile.checkout import checkout
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    root = Path(root).resolve()
+    keys = {relative_key(root, Path(rel)): dict(entry) for rel, entry in entries.items()}
+    if not keys:
+        return []
+    with _dvc_logs() as logs, _open(root) as repo:
+        before = _hashes(repo, root, list(keys))
+        _make_available(repo, keys, logs)
+        for key, entry in keys.items():
+            hi = HashInfo(_hash_name(entry), content_id(entry)[1])
+            odb = _odb(repo, hi.name)
+            checkout(str(root / key), repo.fs, load(odb, hi), odb, force=True, ignore=repo.dvcignore)
+    return [key for key in keys if content_id(before.get(key)) != content_id(keys[key])]
+
+
 
 def stale_pointers(root: Path, paths: Iterable[Path]) -> list[str]:
     """Of `paths`, those whose `<path>.dvc` pointer names another version than the file holds now.

@@ -6,11 +6,8 @@ so figures are never compared attribute by attribute: both are rendered to
 RGBA with the Agg backend, the second at the first one's size and DPI, and the
 pixels are compared.
 
-The tolerance is perceptual: both images are blurred with a 3x3 box filter
-(anti-aliasing and sub-pixel float noise move a pixel's neighbours, not the
-picture), a pixel *differs* when one of its channels changed by more than
-``PIXEL_THRESHOLD`` (16/255) after the blur, and two figures are equal when at
-most ``PIXEL_FRACTION`` (0.01%) of their pixels differ.
+The tolerance is perceptual and shared with displayed images (images.py): a
+feature may move by one pixel, colours may change within a threshold.
 
 Only called when matplotlib is already loaded (``figure_of`` looks in
 ``sys.modules``), so importing this module imports nothing heavy.
@@ -20,9 +17,6 @@ from __future__ import annotations
 
 import sys
 from typing import Any
-
-PIXEL_THRESHOLD = 16 / 255
-PIXEL_FRACTION = 1e-4
 
 # Attributes through which an object shows a figure: scikit-learn's *Display
 # (figure_), seaborn's FacetGrid/PairGrid/JointGrid (figure, fig).
@@ -106,30 +100,7 @@ def compare_figures(a: Any, b: Any) -> str | None:
     image_b = render(b, size, dpi)
     if image_a.shape != image_b.shape:  # rounding of size * dpi: cannot happen at one size, but be safe
         return f"rendered size {image_a.shape[1]}x{image_a.shape[0]} vs {image_b.shape[1]}x{image_b.shape[0]}"
-    if np.array_equal(image_a, image_b):
-        return None
-    delta = np.abs(_blur(image_a.astype(np.float32) / 255) - _blur(image_b.astype(np.float32) / 255)).max(axis=2)
-    differ = delta > PIXEL_THRESHOLD
-    n = int(differ.sum())
-    total = differ.size
-    if n <= PIXEL_FRACTION * total:
-        return None
-    rows = np.flatnonzero(differ.any(axis=1))
-    columns = np.flatnonzero(differ.any(axis=0))
-    return (
-        f"the figures draw differently: {n / total:.2%} of pixels differ ({n} of {total} at "
-        f"{image_a.shape[1]}x{image_a.shape[0]} px), max difference {float(delta.max()):.0%}, "
-        f"in x {columns[0]}-{columns[-1]}, y {rows[0]}-{rows[-1]}"
-    )
+    from workbench.verification.images import difference
 
-
-def _blur(image: Any) -> Any:
-    """3x3 box blur of an H x W x C float image (edges replicated)."""
-    np = sys.modules["numpy"]
-    padded = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    height, width = image.shape[:2]
-    total = np.zeros_like(image)
-    for dy in range(3):
-        for dx in range(3):
-            total += padded[dy : dy + height, dx : dx + width]
-    return total / 9
+    why = difference(image_a.astype(np.float32) / 255, image_b.astype(np.float32) / 255)
+    return why and f"the figures draw differently: {why}"

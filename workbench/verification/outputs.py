@@ -8,7 +8,7 @@ metadata. The papermill run's cells carry the same index as `workbench.cell` met
 Compared per cell: the stdout text (all stream pieces joined), then each result or display in
 order by its richest form: image/png, else text/html, else text/plain. Text and HTML are compared
 after normalising memory addresses (`0x7f...`), pandas Styler ids, ANSI colours and whitespace;
-images perceptually (IMAGE_TOLERANCE). stderr (warnings print once per process, and the pipeline
+images perceptually (images.py: a feature may move by one pixel). stderr (warnings print once per process, and the pipeline
 runs its tasks in one process) and errors are not compared.
 """
 
@@ -24,10 +24,6 @@ from pathlib import Path
 
 CELL_KEY = "workbench.cell"
 TITLE = re.compile(r"^notebook cell (\d+)\b")
-# two renderings of one figure are equal when at most this share of pixels differs by more than
-# PIXEL_DELTA (0..1) in some channel: Agg's antialiasing is deterministic, a moved point is not
-IMAGE_TOLERANCE = 0.001
-PIXEL_DELTA = 0.1
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _STYLER_ID = re.compile(r"T_[0-9a-f]{5}(?:_[0-9a-z_]+)?")
@@ -128,23 +124,17 @@ def decode_png(data: str):
 
 
 def compare_images(a: str, b: str) -> str:
-    """'' when the two PNGs look the same (IMAGE_TOLERANCE), else why not."""
+    """'' when the two PNGs look the same (images.difference), else why not."""
     if a == b:
         return ""
-    import numpy as np
+    from workbench.verification.images import difference
 
     try:
         x, y = decode_png(a), decode_png(b)
     except Exception as exc:  # noqa: BLE001 - an undecodable image is compared by its bytes
         return f"the images differ (not decodable: {type(exc).__name__})"
-    if x.shape != y.shape:
-        return f"the images differ in size: {x.shape[1]}x{x.shape[0]} vs {y.shape[1]}x{y.shape[0]} pixels"
-    changed = float((np.abs(x - y).max(axis=-1) > PIXEL_DELTA).mean()) if x.ndim == 3 else float(
-        (np.abs(x - y) > PIXEL_DELTA).mean())
-    if changed <= IMAGE_TOLERANCE:
-        return ""
-    return (f"the images differ: {changed:.2%} of pixels changed (tolerance {IMAGE_TOLERANCE:.1%} of pixels "
-            f"by more than {PIXEL_DELTA:.0%})")
+    why = difference(x, y)
+    return f"the images differ: {why}" if why else ""
 
 
 def first_change(a: str, b: str) -> str:

@@ -26,7 +26,6 @@ code"), so the model folder is independent of Workbench's version and presence.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import json
@@ -40,12 +39,12 @@ from pathlib import Path
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan, Task
 from workbench.deploy.model_card import CardFacts, OnnxFacts
+from workbench.deploy.model_inputs import TrainingRows, model_modules, raw_input, training_rows
 from workbench.refactor.requirements import distributions, installed_version, top_level_modules
 
 BASE_IMAGE = "python:3.11-slim"
 EXAMPLE_ROWS = 5
 PROBE_ROWS = 200
-FIT_METHODS = ("fit", "fit_transform", "fit_predict", "partial_fit")
 
 
 class PackageError(WorkbenchError):
@@ -151,52 +150,6 @@ def model_task(plan: Plan) -> Task:
     return tasks[0]
 
 
-def _calls(plan: Plan, task: Task):
-    """(call node, task) for every call in the task's code cells."""
-    for index in task.code_cells:
-        code = plan.cells[index].code
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                yield node
-
-
-def _product_of(plan: Plan, task: Task, name: str) -> tuple[str, str] | None:
-    """(task, variable) of the product that holds `name` as `task` saw it."""
-    if name in task.inputs:
-        return task.inputs[name], name
-    if name in task.outputs:
-        return task.name, name
-    return None
-
-
-def training_input(plan: Plan, task: Task) -> tuple[str, str] | None:
-    """The product the model was fitted on: the first argument of `VAR.fit(X, ...)`."""
-    for node in _calls(plan, task):
-        f = node.func
-        if (isinstance(f, ast.Attribute) and f.attr in FIT_METHODS and isinstance(f.value, ast.Name)
-                and f.value.id == task.model and node.args and isinstance(node.args[0], ast.Name)):
-            found = _product_of(plan, task, node.args[0].id)
-            if found:
-                return found
-    return None
-
-
-def raw_input(plan: Plan, func: str) -> tuple[str, str] | None:
-    """The product FUNC is applied to in the notebook (`data = add_features(raw)` -> raw)."""
-    for task in plan.tasks:
-        for node in _calls(plan, task):
-            if isinstance(node.func, ast.Name) and node.func.id == func and node.args \
-                    and isinstance(node.args[0], ast.Name):
-                found = _product_of(plan, task, node.args[0].id)
-                if found:
-                    return found
-    return None
-
-
 # --- the feature code --------------------------------------------------------------------------------
 
 def features_module(plan: Plan, func: str, params: dict, before_cell: int) -> tuple[str, list[str]]:
@@ -264,17 +217,46 @@ def pinned(modules: list[str]) -> list[str]:
 # --- flavors ------------------------------------------------------------------------------------------
 
 def flavor_of(model: object, features: bool) -> str:
-    """The MLflow flavor that fits the object (a features wrapper is always pyfunc)."""
+    """The MLflow flavor that fits the object (a features wrapper is always pyfunc).
+
+    MLflow's xgboost and lightgbm flavors answer with `predict`; a classifier of their scikit-learn
+    API, which Workbench serves with `predict_proba`, goes through the sklearn flavor instead (the
+    same estimator, pickled; its package is pinned in the requirements all the same)."""
     if features:
         return "pyfunc"
     top = type(model).__module__.split(".")[0]
     if top == "sklearn":
         return "sklearn"
-    if top == "xgboost" and _importable("mlflow.xgboost"):
-        return "xgboost"
+    if top in ("xgboost", "lightgbm") and _importable(f"mlflow.{top}"):
+        if predict_method(model) == "predict_proba" and _importable("mlflow.sklearn"):
+            return "sklearn"
+        return top
     if top == "torch" and _importable("mlflow.pytorch"):
         return "pytorch"
     return "pyfunc"
+
+
+def scorer(model: object, method: str) -> Callable:
+    """What the served model computes, called on rows as a caller sends them (a DataFrame or an
+    array): `method` of the estimator, except for an XGBoost Booster (which takes a DMatrix) and a
+    torch module (called on a float tensor, as MLflow's pytorch flavor calls it)."""
+    top = type(model).__module__.split(".")[0]
+    if top == "xgboost" and type(model).__name__ == "Booster":
+        import xgboost
+
+        return lambda rows: model.predict(xgboost.DMatrix(rows))
+    if top == "torch":
+        import numpy as np
+        import torch
+
+        def forward(rows):
+            data = rows.to_numpy(dtype=np.float32) if hasattr(rows, "to_numpy") else np.asarray(rows)
+            model.eval()
+            with torch.no_grad():
+                return model(torch.from_numpy(np.ascontiguousarray(data))).detach().cpu().numpy()
+
+        return forward
+    return getattr(model, method)
 
 
 def _importable(module: str) -> bool:
@@ -348,6 +330,11 @@ def save_model(model: object, flavor: str, dest: Path, *, example, output, requi
         import mlflow.xgboost
 
         mlflow.xgboost.save_model(model, str(dest), **common)
+        return
+    if flavor == "lightgbm":
+        import mlflow.lightgbm
+
+        mlflow.lightgbm.save_model(model, str(dest), **common)
         return
     if flavor == "pytorch":
         import mlflow.pytorch
@@ -455,15 +442,17 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
             raise PackageError(str(exc), hint=f"rerun the pipeline: workbench run {plan.notebook}") from None
 
     model = product((task.name, task.model))
-    X = product(training_input(plan, task))
+    fitted = training_rows(plan, task, products, model, product)
+    X = fitted.inputs()  # the rows as a caller sends them: the model's input columns
     notes: list[str] = []
-    columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
-    if columns is None and hasattr(model, "feature_names_in_"):
-        columns = [str(c) for c in model.feature_names_in_]
+    columns = fitted.columns
     method = predict_method(model)
+    predict = scorer(model, method)
+    if fitted.rows is not None:
+        say(f"the model's rows: {fitted.source}")
 
     features_source = features_function = None
-    modules = [type(model).__module__.split(".")[0]]
+    modules = model_modules(model)
     module_name = ""
     if task.features:
         features_function = task.features
@@ -486,21 +475,24 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
         inputs = needed_columns(func, raw, columns)
         example = raw[inputs].head(EXAMPLE_ROWS).reset_index(drop=True)
         ranges_frame = raw[inputs]
+        fitted = TrainingRows(rows=raw[inputs], columns=inputs, count=fitted.count, source=fitted.source)
         say(f"the model scores raw rows ({', '.join(inputs)}) through {task.features}() from "
             f"{where[0]}/{where[1]}")
 
         def score(rows):
-            return getattr(model, method)(func(rows.copy())[columns])
+            return predict(func(rows.copy())[columns])
     else:
         if X is None:
-            raise PackageError(f"cannot find the rows {task.model} was fitted on",
-                               hint=f"fit it on a product of an earlier task, e.g. `{task.model}.fit(X_train, y)`")
+            raise PackageError(f"cannot find the rows {task.model} was fitted on: {fitted.missing}",
+                               hint=f"fit {task.model} in its `model:` cell and rerun the pipeline "
+                                    f"(`workbench run {plan.notebook} --force` reruns a task exported by an "
+                                    "older Workbench), so that the run records what it was fitted on")
         inputs = columns or []
         example = X.head(EXAMPLE_ROWS) if hasattr(X, "head") else X[:EXAMPLE_ROWS]
         ranges_frame = X if hasattr(X, "columns") else None
 
         def score(rows):
-            return getattr(model, method)(rows)
+            return predict(rows)
 
     flavor = flavor_of(model, bool(task.features))
     requirements = pinned(modules)
@@ -532,7 +524,7 @@ def _package(pipeline: Path, run_id: str | None, output: Path | None, register: 
     registered_name = name or plan.name
     version = None
     facts = _card_facts(plan, record, task, model, flavor, method, inputs, features_function, onnx,
-                        requirements, registered_name, ranges_frame, X)
+                        requirements, registered_name, ranges_frame, fitted)
     from workbench.quality.fairness import FairnessError, evaluate_run
 
     try:
@@ -588,10 +580,13 @@ def _check_roundtrip(model_dir: Path, example, expected) -> None:
 
 
 def _card_facts(plan: Plan, record: dict, task: Task, model, flavor: str, method: str, inputs: list[str],
-                features: str | None, onnx: OnnxFacts, requirements: list[str], name: str, ranges_frame, X) -> CardFacts:
-    ranges = {}
+                features: str | None, onnx: OnnxFacts, requirements: list[str], name: str, ranges_frame,
+                fitted: TrainingRows) -> CardFacts:
+    ranges = {c: fitted.ranges[c] for c in inputs if c in fitted.ranges}  # over every fitted row
     if ranges_frame is not None:
         for col in inputs:
+            if col in ranges:
+                continue
             try:
                 ranges[col] = (ranges_frame[col].min().item(), ranges_frame[col].max().item())
             except (AttributeError, TypeError, ValueError, KeyError):
@@ -610,7 +605,7 @@ def _card_facts(plan: Plan, record: dict, task: Task, model, flavor: str, method
         metrics=record.get("metrics") or {}, metrics_task=metrics_task, data=record.get("data") or {},
         git_commit=git.get("commit"), git_dirty=git.get("dirty"), notebook=record.get("notebook", plan.notebook),
         notebook_sha256=record.get("notebook_sha256", plan.notebook_sha256),
-        training_rows=len(X) if X is not None and hasattr(X, "__len__") else None, ranges=ranges, onnx=onnx,
+        training_rows=fitted.count, ranges=ranges, onnx=onnx,
         requirements=requirements)
 
 

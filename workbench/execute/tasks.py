@@ -193,6 +193,9 @@ def execute_task(dag, name: str, pipeline: Path, env: dict | None = None):
     finally:
         os.environ.pop("WORKBENCH_METRICS_FILE", None)
         _release_shells()
+        capture = sys.modules.get("workbench.runtime.fit_capture")
+        if capture is not None:  # a model task that failed mid-way leaves its fit watcher patched
+            capture.stop_watching()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

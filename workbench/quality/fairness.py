@@ -103,6 +103,7 @@ def evaluate_run(plan, pipeline: Path, column: str | None = None, metric: str | 
     """The per-group table for a pipeline's last products; None when nothing is tagged sensitive."""
     import numpy as np
 
+    from workbench.runtime.fit_capture import read_fit
     from workbench.runtime.products import load
 
     column = column or next(iter(sensitive_columns(plan)), None)
@@ -130,9 +131,26 @@ def evaluate_run(plan, pipeline: Path, column: str | None = None, metric: str | 
     if labels is None:
         raise FairnessError(f"{plan.notebook}: no labels of length {len(frame)} among what task "
                             f"{metrics_task.name!r} reads", hint="the metrics task should read the true labels")
+    rows = model_rows(frame, read_fit(products / model_task.name / model_task.model), where)
     if hasattr(model, "predict_proba"):
-        scores = np.asarray(model.predict_proba(frame))[:, -1]
+        scores = np.asarray(model.predict_proba(rows))[:, -1]
     else:
-        scores = np.asarray(model.predict(frame))
+        scores = np.asarray(model.predict(rows))
     metric = metric or ("auc" if "auc" in {m for t in plan.tasks for m in t.metrics} else "accuracy")
     return group_metrics(labels, scores, frame[column].to_numpy(), metric, column)
+
+
+def model_rows(frame, capture: dict | None, where: str):
+    """The evaluation rows as the model takes them: the columns it was fitted on (the run's capture
+    of its fit, runtime/fit_capture.py), so that a model fitted on `train[features]` is scored on
+    those columns of a frame that also holds the label and the sensitive column. Without a capture
+    (a run of an older Workbench) the frame as it is."""
+    columns = (capture or {}).get("inputs")
+    if not columns:
+        return frame
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise FairnessError(f"the evaluation rows lack the model's input columns {', '.join(map(repr, missing))}",
+                            hint=f"`{where}` evaluates the frame the metrics task reads: let it hold the columns "
+                                 "the model was fitted on")
+    return frame[columns]

@@ -27,6 +27,7 @@ from workbench.core.version import __version__
 from workbench.refactor.requirements import distributions, installed_version, top_level_modules
 
 MANIFEST = ".workbench-export.json"
+FITS = "workbench_fits"  # the model task's fit watcher (runtime/fit_capture.py)
 RANDOM_MODULE = {"numpy": "numpy", "random": "random"}
 
 
@@ -134,6 +135,8 @@ def render_task(plan: Plan, task: Task) -> str:
                                  ("save", task.outputs)) if used]
     if runtime:
         imports.append(f"from workbench.runtime import {', '.join(runtime)}")
+    if task.model:  # what the model is fitted on, recorded while the cells run (runtime/fit_capture.py)
+        imports.append("from workbench.runtime.fit_capture import watch_fits")
     if imports:
         out += ["", "# %%", *imports]
     if definitions:
@@ -156,6 +159,8 @@ def render_task(plan: Plan, task: Task) -> str:
         loads.append(f'{setter}(load(upstream["{up}"]["{product}"]))  # global random state as the notebook left it')
     if loads:
         out += ["", "# %%", *loads]
+    if task.model:
+        out += ["", "# %%", f"{FITS} = watch_fits()  # records the rows {task.model} is fitted on, for `workbench package`"]
 
     for index in task.cells:
         cell = plan.cells[index]
@@ -167,6 +172,8 @@ def render_task(plan: Plan, task: Task) -> str:
                 out += ["", f"# %% notebook cell {cell.index} ({cell.id or 'no id'})", code]
 
     saves = []
+    if task.model:  # first: it puts back the methods it watched, before the model is pickled
+        saves.append(f'{FITS}.save({task.model}, product["{task.model}"])')
     for name in task.outputs:
         if name == RANDOM_STATE_PRODUCT["numpy"]:
             saves.append(f'save(numpy.random.get_state(), product["{name}"])')

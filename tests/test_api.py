@@ -128,7 +128,7 @@ def test_cli_events_jsonl_has_only_events_on_stdout(make_notebook, tmp_path: Pat
     assert "error: " in proc.stderr and "running a" not in proc.stderr  # the human error stays on stderr
     # verify: a verify_row per value, its whole detail, then the verdict
     proc = cli("verify", nb, "-o", tmp_path / "pipe2", "--events", "jsonl", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr  # the notebook itself fails: an error, as an event too
+    assert proc.returncode == 4, proc.stderr  # the notebook itself fails: an error, as an event too
     assert _events(proc.stdout)[-1]["level"] == "error"
     long = make_notebook([("n = 3", "parameters"), ("x = list(range(n))", "task:a"),
                           ("text = 'word ' * 40 + str(sum(x))", "task:b")], name="long.ipynb")

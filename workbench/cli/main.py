@@ -659,8 +659,9 @@ def parser() -> argparse.ArgumentParser:
                        "two runs of the notebook itself is nondeterministic (listed with where its "
                        "randomness comes from and the fix; it does not fail).\n\n"
                        "exit status:\n  0  the pipeline reproduces the notebook\n"
-                       "  1  a value or output differs (or the notebook itself failed under papermill)\n"
+                       "  1  a value or output differs\n"
                        "  2  a usage or input error (nothing ran)\n  3  the pipeline failed\n"
+                       "  4  the notebook itself failed under papermill (fix the notebook first)\n"
                        "  5  equal but for nondeterministic values\n\n"
                        "example:\n  workbench verify notebooks/churn.ipynb -p seed=3 --repeat 2 --html report.html")
     s.add_argument("notebook")

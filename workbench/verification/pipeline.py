@@ -41,7 +41,7 @@ class Row:
 
 # verify's exit codes (cli `workbench verify`): 2 is argparse's and every user error's
 EXIT_EQUAL, EXIT_DIFFERS, EXIT_PIPELINE_FAILED, EXIT_NONDETERMINISTIC = 0, 1, 3, 5
-EXIT_NOTEBOOK_FAILED = 1  # as before: scripts and the jsonl clients read 1 as "the notebook failed" too
+EXIT_NOTEBOOK_FAILED = 4  # not the pipeline's fault, and not a difference: the reference itself did not run
 
 
 def agree(rows) -> bool:
@@ -180,7 +180,8 @@ def run_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path, has
     instrumented.write_text(json.dumps(tracing.instrument(source, plan, lines, extra=snapshot)))
     executed = workdir / "executed.ipynb"
     try:
-        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent, hash_seed)
+        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent, hash_seed,
+                shown=plan.notebook)
     except papermill.PapermillExecutionError as exc:
         raise RunError(
             f"the notebook itself failed under papermill: {exc.ename}: {exc.evalue}",

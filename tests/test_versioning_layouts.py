@@ -81,6 +81,7 @@ def sales_project(root: Path) -> Path:
 # --- git-tracked input, end to end ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_git_tracked_input_is_versioned_by_git_and_checked_out_from_git(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     nb = sales_project(root)
@@ -141,6 +142,7 @@ def test_a_git_tracked_input_is_versioned_by_git_and_checked_out_from_git(tmp_pa
 # --- every layout in one run ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_layout_in_one_run_is_versioned_by_its_owner_and_restored(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     root.mkdir()

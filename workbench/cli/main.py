@@ -448,6 +448,13 @@ def cmd_monitor(args) -> int:
           + (f", latency {latency}" if latency else ""))
     if result.drift is not None:
         print(result.drift.table())
+    if result.outcomes is not None:
+        print(f"outcomes: {result.outcomes.joined} row(s) joined from {result.outcomes.feedback} feedback line(s)"
+              " (95% confidence intervals)")
+        for model, estimates in result.outcomes.per_model.items():
+            print(f"  {model}: " + ", ".join(str(e) for e in estimates))
+    if result.ab is not None:
+        print(result.ab.summary())
     for note in result.notes:
         print(f"note: {note}")
     print(f"report: {_display(result.report)}" + (f" (MLflow run {result.mlflow_run_id})" if result.mlflow_run_id else ""))
@@ -461,11 +468,53 @@ def cmd_monitor(args) -> int:
     return 0
 
 
+def cmd_feedback(args) -> int:
+    from workbench.monitor.labels import import_labels
+    from workbench.provenance.records import project_root
+
+    done = import_labels(args.model, project_root(Path.cwd()), Path(args.labels), args.id_column,
+                         args.label_column, row_column=args.row_column, name=args.name)
+    print(f"{done.written} outcome(s) stored in {_display(done.path)}; {done.matched} of them match a logged "
+          "request (`workbench monitor` joins them)")
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    import yaml
+
+    from workbench.monitor.alerts import parse_rules
+    from workbench.monitor.prometheus import grafana_dashboard, prometheus_rules
+    from workbench.quality.checks import read_checks
+
+    source = Path(args.target)
+    path = source / "checks.yaml" if source.is_dir() else source
+    if not path.is_file():
+        raise WorkbenchError(f"{path}: no such file",
+                             hint="give a pipeline folder with a checks.yaml, or a YAML file with an `alerts:` section")
+    model = args.model or (source.resolve().name if source.is_dir() else path.resolve().parent.name)
+    rules, _hook = parse_rules(read_checks(path).get("alerts"), str(path))
+    document, skipped = prometheus_rules(rules, model, selector=args.selector or "", for_=args.for_)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"# Prometheus alerting rules from the alerts: of {path} (workbench alerts export)\n"
+                   + yaml.safe_dump(document, sort_keys=False, width=200))
+    print(f"{len(document['groups'][0]['rules'])} Prometheus alerting rule(s) in {_display(out)} "
+          f"(check: promtool check rules {_display(out)})")
+    for why in skipped:
+        print(f"note: skipped {why}")
+    if args.grafana:
+        dash = Path(args.grafana)
+        dash.parent.mkdir(parents=True, exist_ok=True)
+        dash.write_text(json.dumps(grafana_dashboard(rules, model, args.selector or ""), indent=1) + "\n")
+        print(f"Grafana dashboard in {_display(dash)} (Dashboards > New > Import)")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from workbench.deploy.serving.server import ServeOptions, serve
 
     return serve(ServeOptions(model=args.model, port=args.port, host=args.host, shadow=args.shadow,
-                              canary=args.canary, seed=args.seed, name=args.name,
+                              canary=args.canary, ab=args.ab, seed=args.seed, name=args.name,
                               report_every=args.report_every, track=not args.no_track,
                               log_sample=args.log_sample), progress=_progress)
 
@@ -860,6 +909,59 @@ def parser() -> argparse.ArgumentParser:
                    "the new version and point the `challenger` alias at it")
     s.add_argument("--no-track", action="store_true", help="do not log the check to MLflow")
     s.set_defaults(func=cmd_monitor)
+    s = sub.add_parser("feedback", formatter_class=fmt, help="store observed outcomes of served requests (labels)",
+                       description="Append observed outcomes from a CSV or Parquet table to the served model's\n"
+                       "feedback log, joined later by `workbench monitor` with the request log by request id\n"
+                       "(the X-Workbench-Request-Id header the server returned). A running server takes them\n"
+                       "one by one too: POST /feedback {\"id\": ..., \"outcome\": ...}.\n\n"
+                       "example:\n  workbench feedback churn labels.csv --id-column request_id --label-column churned")
+    s.add_argument("model", metavar="MODEL", help="NAME[@ALIAS], NAME/VERSION or a model folder, as served")
+    s.add_argument("labels", metavar="TABLE", help="CSV or Parquet file with the outcomes")
+    s.add_argument("--id-column", required=True, help="the column holding request ids")
+    s.add_argument("--label-column", required=True, help="the column holding the observed outcome")
+    s.add_argument("--row-column", help="the row of the request (for requests of several rows)")
+    s.add_argument("--name", help="the serving name, when served with --name")
+    s.set_defaults(func=cmd_feedback)
+    s = sub.add_parser("alerts", formatter_class=fmt, help="export the alert rules to Prometheus and Grafana",
+                       description="Turn the `alerts:` of checks.yaml into Prometheus alerting rules (PromQL over\n"
+                       "the /metrics of `workbench serve`) and a Grafana dashboard of the same metrics.\n\n"
+                       "example:\n  workbench alerts export pipelines/churn -o prometheus/churn.rules.yml "
+                       "--grafana grafana/churn.json")
+    alerts_sub = s.add_subparsers(dest="alerts_command", required=True, metavar="COMMAND")
+    e = alerts_sub.add_parser("export", formatter_class=fmt, help="write Prometheus rules (and a Grafana dashboard)")
+    e.add_argument("target", metavar="PIPELINE|RULES", help="a pipeline folder (its checks.yaml) or a rules YAML file")
+    e.add_argument("-o", "--output", required=True, help="the Prometheus rule file to write (YAML)")
+    e.add_argument("--grafana", metavar="FILE", help="also write a Grafana dashboard JSON here")
+    e.add_argument("--model", help="the model's name in alert labels (default: the pipeline folder's name)")
+    e.add_argument("--selector", help='label matchers added to every series, e.g. \'job="churn"\'')
+    e.add_argument("--for", dest="for_", default="5m", help="how long a condition holds before it fires (default 5m)")
+    e.set_defaults(func=cmd_alerts)
+    s = sub.add_parser("score", formatter_class=fmt, help="batch-score CSV/Parquet files with a model",
+                       description="Score every row of INPUT (a .csv or .parquet file, or a folder of them) with\n"
+                       "MODEL, resolved as `workbench serve` resolves it, in chunks (bounded memory). The\n"
+                       "packaged model's predict applies its feature function, as when served. OUTPUT is the\n"
+                       "input columns plus `prediction` (or prediction_<name> per output column): one .csv\n"
+                       "or .parquet file, or any other name: a folder of part-NNNNN.parquet files. The rows\n"
+                       "are logged to .workbench/serving/<name>/batch-*.jsonl, which `workbench monitor`\n"
+                       "reads with the served requests (batch drift).\n\n"
+                       "examples:\n  workbench score churn@champion data/customers.parquet -o scores.parquet\n"
+                       "  workbench score churn/3 data/daily/ -o scores/ --executor dask --scheduler tcp://host:8786")
+    s.add_argument("model", metavar="MODEL", help="NAME[@ALIAS], NAME/VERSION, models:/... or a model folder")
+    s.add_argument("input", metavar="INPUT", help="a .csv/.parquet file or a folder of them")
+    s.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="OUT.csv, OUT.parquet, or a folder (one Parquet part per chunk)")
+    s.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: in this process (default); dask: chunks scored on Dask workers")
+    s.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: the scheduler (default: a local cluster of 2 workers)")
+    s.add_argument("--chunk-rows", type=int, default=50_000, metavar="N",
+                   help="rows per chunk (default 50000; memory grows with it)")
+    s.add_argument("--log-sample", type=float, default=1.0, metavar="FRACTION",
+                   help="fraction of the rows written to the request log (default 1: all)")
+    s.add_argument("--no-log", action="store_true", help="do not log the scored rows for monitoring")
+    s.add_argument("--name", help="the request log folder (default: the model's name, as `serve`)")
+    _events_option(s)
+    s.set_defaults(func=cmd_score)
     s = sub.add_parser("serve", formatter_class=fmt, help="serve a model over HTTP (MLflow scoring server)",
                        description="Serve a model over HTTP with MLflow's scoring server: POST /invocations "
                        "with\ndataframe_split, dataframe_records, instances or inputs JSON (or CSV); GET /ping.\n"
@@ -883,6 +985,9 @@ def parser() -> argparse.ArgumentParser:
     second.add_argument("--canary", metavar="MODEL2:PERCENT",
                         help="let MODEL2 answer about PERCENT%% of requests (seeded random draw, or a hash of "
                         "the X-Workbench-Route-Key request header when sent)")
+    second.add_argument("--ab", metavar="MODEL2:PERCENT",
+                        help="A/B test: MODEL2 (arm B) answers PERCENT%% of requests, chosen by a hash of the "
+                        "X-Workbench-Route-Key header or the request id; `workbench monitor` compares the arms")
     s.add_argument("--seed", type=int, default=0, help="seed of the canary draw (default 0)")
     s.add_argument("--name", help="name of the request log folder and MLflow experiment (default: the model's)")
     s.add_argument("--report-every", type=float, default=60.0, metavar="SECONDS",

@@ -10,7 +10,14 @@ in plain words, one per line:
       - error rate > 1%                   # failed requests / requests
       - p99 > 200 ms                      # latency percentiles: p50, p90, p95, p99
       - requests < 100                    # too little traffic to judge
+      - auc < 0.7 over 1d                 # concept drift: a metric on joined outcomes (outcomes.py)
+      - accuracy < 80% over 7d            #   auc, accuracy, precision, recall, f1, log_loss, rmse, mae, r2
     webhook: https://hooks.example.com/T000/B000   # optional: POSTed when a rule fires
+
+`over WINDOW` (30m, 6h, 1d) measures a rule on the requests of that last window only (in Prometheus
+rules, prometheus.py, it is the range of `rate()`); without it, on what `monitor` read. Outcome
+rules fire only on a model with at least `min_outcomes` joined outcomes (default 30; checks.yaml
+`outcomes: {min_outcomes: N}`), so that a handful of labels cannot raise an alarm.
 
 `parse_rules` turns them into `Rule`s (a clear error naming the rule otherwise) and `evaluate`
 checks them against the numbers `workbench monitor` measured. Pure: no I/O but `post_webhook`.
@@ -26,11 +33,15 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 
 DEFAULT_RULES = ["drift > 0.2 on any feature", "error rate > 1%", "p99 > 200 ms"]
-METRICS = {"drift", "prediction drift", "error rate", "p50", "p90", "p95", "p99", "requests"}
+OUTCOME_METRICS = {"auc", "accuracy", "precision", "recall", "f1", "log_loss", "rmse", "mae", "r2"}
+METRICS = {"drift", "prediction drift", "error rate", "p50", "p90", "p95", "p99", "requests"} | OUTCOME_METRICS
+MIN_OUTCOMES = 30
 _RULE = re.compile(
-    r"^\s*(?P<metric>[a-z][a-z0-9 ]*?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>-?\d+(?:\.\d+)?)\s*(?P<unit>%|ms|s)?"
-    r"(?:\s+on\s+(?P<scope>any feature|[A-Za-z_][\w.\-]*))?\s*$"
+    r"^\s*(?P<metric>[a-z][a-z0-9_ ]*?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>-?\d+(?:\.\d+)?)\s*(?P<unit>%|ms|s)?"
+    r"(?:\s+on\s+(?P<scope>any feature|[A-Za-z_][\w.\-]*))?"
+    r"(?:\s+over\s+(?P<window>\d+(?:\.\d+)?)\s*(?P<window_unit>[smhd]))?\s*$"
 )
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class AlertRuleError(WorkbenchError):
@@ -44,6 +55,8 @@ class Rule:
     op: str
     value: float  # in base units: a fraction for %, milliseconds for latency
     scope: str | None = None  # feature name, "any feature", or None
+    window: float | None = None  # seconds of `over WINDOW`
+    window_text: str | None = None  # as written: "1d"
 
     def compare(self, measured: float) -> bool:
         return {">": measured > self.value, ">=": measured >= self.value,
@@ -64,8 +77,9 @@ def parse_rule(text: str, source: str = "checks.yaml") -> Rule:
     m = _RULE.match(text)
     if not m:
         raise AlertRuleError(f"{source}: cannot read the alert rule {text!r}",
-                             hint="write `METRIC > VALUE [unit] [on any feature|on FEATURE]`, e.g. "
-                                  "`drift > 0.2 on any feature`, `error rate > 1%`, `p99 > 200 ms`")
+                             hint="write `METRIC > VALUE [unit] [on any feature|on FEATURE] [over WINDOW]`, "
+                                  "e.g. `drift > 0.2 on any feature`, `error rate > 1%`, `p99 > 200 ms`, "
+                                  "`auc < 0.7 over 1d`")
     metric = m["metric"].strip()
     if metric not in METRICS:
         raise AlertRuleError(f"{source}: unknown metric {metric!r} in alert rule {text!r}",
@@ -83,7 +97,11 @@ def parse_rule(text: str, source: str = "checks.yaml") -> Rule:
                              hint=f"drop `on {scope}`: {metric} is measured over all requests")
     if metric == "drift" and not scope:
         scope = "any feature"
-    return Rule(text.strip(), metric, m["op"], value, scope)
+    window = float(m["window"]) * _SECONDS[m["window_unit"]] if m["window"] else None
+    if window is not None and window <= 0:
+        raise AlertRuleError(f"{source}: the window of {text!r} must be longer than 0", hint="e.g. `over 1d`")
+    window_text = f"{m['window']}{m['window_unit']}" if m["window"] else None
+    return Rule(text.strip(), metric, m["op"], value, scope, window, window_text)
 
 
 def parse_rules(section: Any, source: str = "checks.yaml") -> tuple[list[Rule], str | None]:
@@ -111,6 +129,13 @@ def evaluate(rules: list[Rule], measured: dict[str, Any]) -> list[Alert]:
             targets = per_feature.items() if rule.scope == "any feature" else \
                 [(rule.scope, per_feature[rule.scope])] if rule.scope in per_feature else []
             fired += [Alert(rule.text, v, f) for f, v in targets if v is not None and rule.compare(v)]
+            continue
+        if rule.metric in OUTCOME_METRICS:  # {model: value}, models with too few outcomes left out
+            per_model: dict[str, float] = measured.get(rule.metric) or {}
+            counts: dict[str, int] = measured.get("outcomes") or {}
+            least = measured.get("min outcomes", MIN_OUTCOMES)
+            fired += [Alert(rule.text, v, m) for m, v in sorted(per_model.items())
+                      if v is not None and counts.get(m, 0) >= least and rule.compare(v)]
             continue
         value = measured.get(rule.metric)
         if value is not None and rule.compare(float(value)):

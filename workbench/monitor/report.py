@@ -61,9 +61,16 @@ class MonitorResult:
     mlflow_run_id: str | None = None
     retrain: dict | None = None
     notes: list[str] = field(default_factory=list)
+    outcomes: Any = None  # outcomes.OutcomeReport | None: metrics on joined outcomes
+    ab: Any = None        # outcomes.ABTest | None: with A/B serving
+    min_outcomes: int = 30
 
     def measured(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": self.service.requests, "error rate": self.service.error_rate}
+        if self.outcomes is not None:
+            out.update(self.outcomes.values())
+            out["outcomes"] = self.outcomes.counts()
+            out["min outcomes"] = self.min_outcomes
         out.update(self.service.latency_ms)
         if self.drift is not None:
             out["drift"] = {f.feature: (f.psi if f.kind != "missing" else float("inf"))
@@ -214,6 +221,18 @@ def write_report(result: MonitorResult, folder: Path) -> Path:
             (folder / f"drift_{safe}.png").write_bytes(png)
             parts.append(f"<h3>{esc(f.feature)}</h3><img src='data:image/png;base64,"
                          f"{base64.b64encode(png).decode()}'>")
+    if result.outcomes is not None:
+        parts.append(f"<h2>Outcomes</h2><p>{result.outcomes.joined} row(s) with an observed outcome "
+                     f"({result.outcomes.feedback} feedback line(s)); 95% confidence intervals</p>"
+                     "<table><tr><th>model</th><th>metric</th><th>live</th><th>95% CI</th><th>n</th><th>training</th></tr>")
+        for model, estimates in result.outcomes.per_model.items():
+            for e in estimates:
+                ci = "-" if e.low is None else f"[{e.low:.3f}, {e.high:.3f}]"
+                parts.append(f"<tr><td>{esc(model)}</td><td>{e.metric}</td><td>{_num(e.value)}</td><td>{ci}</td>"
+                             f"<td>{e.n}</td><td>{_num(e.training)}</td></tr>")
+        parts.append("</table>")
+    if result.ab is not None:
+        parts.append(f"<h2>A/B test</h2><p>{esc(result.ab.summary())}</p>")
     for note in result.notes:
         parts.append(f"<p><i>{esc(note)}</i></p>")
     parts.append("</body></html>")
@@ -238,8 +257,10 @@ def monitor(spec: str, root: Path, *, since: str | None = None, rules_file: Path
     """Check the served model `spec`. `retrain(pipeline, root, model name) -> steps dict` is called
     when a rule fires (workflows.retrain.retrain: monitoring sits below the workflows)."""
     from workbench.deploy.serving import models as models
+    from workbench.deploy.serving.feedback import read_feedback
     from workbench.deploy.serving.server import SERVING_DIR, model_slug
     from workbench.monitor import alerts as al
+    from workbench.monitor import outcomes as oc
     from workbench.monitor.drift import drift_report
     from workbench.provenance.tracking import default_tracking_uri
 
@@ -253,18 +274,38 @@ def monitor(spec: str, root: Path, *, since: str | None = None, rules_file: Path
     started = parse_since(since)
     lines = read_log(folder, started)
     progress(f"read {len(lines)} logged request(s) of {name}")
-    result = MonitorResult(name, started, service_stats(lines), None, [])
     profile_path = folder / "training_profile.json"
     profile = json.loads(profile_path.read_text()) if profile_path.is_file() else models.training_profile(ref, uri)
-    frame, predictions = served_frame(lines)
+    pipeline = _pipeline_of(ref, root)
+    rules, configured_hook = _rules(rules_file, pipeline)
+    settings = _settings(rules_file, pipeline)
+    feedback = read_feedback(folder)
+    training = _training_metrics(ref, uri) if feedback else {}
+
+    def measure(subset: list[dict]) -> MonitorResult:
+        out = MonitorResult(name, started, service_stats(subset), None, [], min_outcomes=settings["min_outcomes"])
+        frame, predictions = served_frame(subset)
+        if profile is not None and len(frame):
+            out.drift = drift_report(profile, frame, [p for p in predictions if p is not None] or None)
+        if feedback:
+            joined = oc.join(subset, feedback)
+            out.outcomes = oc.measure(joined, training)
+            out.ab = oc.ab_test(joined, settings["ab"], training)
+        return out
+
+    result = measure(lines)
     if profile is None:
         result.notes.append("the model carries no training profile (package it with `workbench package`): "
                             "no drift measured")
-    elif len(frame):
-        result.drift = drift_report(profile, frame, [p for p in predictions if p is not None] or None)
-    pipeline = _pipeline_of(ref, root)
-    rules, configured_hook = _rules(rules_file, pipeline)
-    result.alerts = al.evaluate(rules, result.measured())
+    if result.outcomes is not None and result.outcomes.unmatched:
+        result.notes.append(f"{result.outcomes.unmatched} request id(s) with feedback are not in the request log "
+                            "read (another model, or before --since)")
+    result.alerts = al.evaluate([r for r in rules if r.window is None], result.measured())
+    now = time.time()
+    for window in sorted({r.window for r in rules if r.window is not None}):
+        cut = max(started or 0.0, now - window)
+        windowed = measure([x for x in lines if (x.get("ts") or 0) >= cut])
+        result.alerts += al.evaluate([r for r in rules if r.window == window], windowed.measured())
     result.report = write_report(result, root / MONITORING_DIR / name / time.strftime("%Y%m%d-%H%M%S"))
     hook = webhook or configured_hook
     if result.alerts and hook:
@@ -304,6 +345,35 @@ def _rules(rules_file: Path | None, pipeline: Path | None):
     return al.parse_rules(section, str(path or "defaults"))
 
 
+def _settings(rules_file: Path | None, pipeline: Path | None) -> dict[str, Any]:
+    """`ab:` (significance level, power, ...) and `outcomes: {min_outcomes}` of the checks file."""
+    from workbench.monitor.alerts import MIN_OUTCOMES
+    from workbench.monitor.outcomes import ABSettings
+    from workbench.quality.checks import read_checks
+
+    path = rules_file or (pipeline / "checks.yaml" if pipeline is not None else None)
+    checks = read_checks(path) if path is not None and path.is_file() else {}
+    section = checks.get("outcomes") or {}
+    least = section.get("min_outcomes", MIN_OUTCOMES) if isinstance(section, dict) else None
+    if not isinstance(least, int) or isinstance(least, bool) or least < 1:
+        raise MonitorError(f"{path}: `outcomes: min_outcomes` must be a positive whole number",
+                           hint="e.g. outcomes: {min_outcomes: 30}")
+    return {"ab": ABSettings.from_section(checks.get("ab"), str(path)), "min_outcomes": least}
+
+
+def _training_metrics(ref, uri: str) -> dict[str, float]:
+    """The metrics of the run that trained the model version (MLflow), for the same names live."""
+    if not ref.run_id:
+        return {}
+    from workbench.provenance.tracking import mlflow_client, mlflow_session, translate_errors
+
+    try:
+        with mlflow_session(), translate_errors(uri, "read the training run's metrics"):
+            return {k: float(v) for k, v in mlflow_client(uri).get_run(ref.run_id).data.metrics.items()}
+    except Exception:  # noqa: BLE001 - without them the default metrics are measured
+        return {}
+
+
 def _track(result: MonitorResult, root: Path, uri: str, ref) -> str | None:
     from workbench.provenance.tracking import experiment_for, mlflow_client, mlflow_session, translate_errors
 
@@ -319,6 +389,14 @@ def _track(result: MonitorResult, root: Path, uri: str, ref) -> str | None:
             metrics = {"requests": result.service.requests, "error_rate": result.service.error_rate,
                        "alerts": len(result.alerts)}
             metrics.update({f"latency_{k}_ms": v for k, v in result.service.latency_ms.items()})
+            if result.outcomes is not None:
+                metrics["outcomes_joined"] = result.outcomes.joined
+                for model, estimates in result.outcomes.per_model.items():
+                    for e in estimates:
+                        metrics[f"live/{e.metric}/{model}"] = e.value
+            if result.ab is not None:
+                metrics["ab_p_value"] = result.ab.p_value
+                metrics["ab_difference"] = result.ab.difference
             if result.drift is not None:
                 for f in result.drift.all():
                     if f.psi is not None:

@@ -41,9 +41,10 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+from workbench.deploy.serving.ab import ARM_B, ABRouter
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MODES = ("single", "shadow", "canary")
+MODES = ("single", "shadow", "canary", "ab")
 MAX_PENDING_SHADOW = 64
 ROUTE_KEY_HEADER = b"x-workbench-route-key"
 MODEL_HEADER = b"x-workbench-model"
@@ -168,6 +169,7 @@ class ServingApp:
 
     def add_route(self, path: str, app: ASGIApp) -> None:
         """Serve `path` with another ASGI app (before MLflow's routes), e.g. a Prometheus `/metrics`."""
+        self.ab = ABRouter(percent) if mode == "ab" else None  # arms by request id / route key hash
         self._routes[path] = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -224,6 +226,9 @@ class ServingApp:
         reply = await _call(self.second.app, scope, entry["body"])
         seconds = time.perf_counter() - started
         primary, primary_error = decode_reply(entry["reply"])
+        arm = self.ab.arm(request_id, _header(scope, ROUTE_KEY_HEADER)) if self.ab is not None else None
+        if arm == ARM_B:
+            slot, role = self.second, "ab"
         shadow, shadow_error = decode_reply(reply.body)
         comparison = None
         if entry["status"] < 400 and reply.status < 400:
@@ -243,6 +248,8 @@ class ServingApp:
         pending = [t for t in self._shadows if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
+        if arm is not None:
+            entry["arm"] = arm
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -11,6 +11,8 @@ background thread, off the request path, from the decoded rows:
     workbench_prediction{model}                         histogram of numeric predictions
     workbench_feature_<name>                            histogram per numeric input feature
     workbench_feature_category_total{feature, value}    counts per categorical feature value
+    workbench_feature_drift_psi{feature}                PSI over the last served rows (drift_window.py)
+    workbench_prediction_drift_psi{model}               ... of the predictions
 
 The feature histograms' buckets are the training profile's decile edges when the model carries a
 profile (`training_profile.json`, written by `workbench package`), so a Prometheus query can compare
@@ -66,8 +68,10 @@ class _Distribution:
 
 
 class ServingMetrics:
-    def __init__(self, profile: dict | None = None) -> None:
+    def __init__(self, profile: dict | None = None, drift_window: int | None = None) -> None:
         import threading
+
+        from workbench.deploy.serving.drift_window import DEFAULT_WINDOW_ROWS, DriftWindow
 
         self.registry = CollectorRegistry()
         self.profile = profile or {}
@@ -83,6 +87,7 @@ class ServingMetrics:
         self._features: dict[str, _Distribution] = {}
         self._categories: dict[tuple[str, str], int] = {}
         self._seen_values: dict[str, set[str]] = {}
+        self.drift = DriftWindow(profile, drift_window or DEFAULT_WINDOW_ROWS)
         self.registry.register(_Collector(self))
 
     def app(self):
@@ -118,6 +123,7 @@ class ServingMetrics:
             for j, column in enumerate(columns):
                 values = [row[j] for row in data if isinstance(row, list) and j < len(row)]
                 self._observe_feature(str(column), values)
+        self.drift.observe([str(c) for c in columns], data, model, predictions)
 
     def _observe_feature(self, column: str, values: list[Any]) -> None:
         numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -148,6 +154,7 @@ class ServingMetrics:
             for (column, value), count in sorted(self._categories.items()):
                 family.add_metric([column, value], count)
             yield family
+        yield from self.drift.families()
 
 
 class _Collector:

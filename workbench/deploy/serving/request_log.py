@@ -349,6 +349,8 @@ class RequestLog:
             out["error"] = error or "error"
         if "shadow" in entry:
             out["shadow"] = entry["shadow"]
+        if "arm" in entry:  # A/B serving: which arm answered
+            out["arm"] = entry["arm"]
         return _finite(out)
 
 

@@ -65,6 +65,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     shadow: str | None = None
     canary: str | None = None        # "MODEL:PERCENT"
+    ab: str | None = None            # "MODEL:PERCENT": A/B test, arm B answers PERCENT % (ab.py)
     seed: int = 0
     name: str | None = None
     report_every: float = 60.0
@@ -280,6 +281,13 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
     elif opts.canary:
         second_spec, percent = parse_canary(opts.canary)
         mode = "canary"
+    if opts.ab:
+        from workbench.deploy.serving.ab import parse_ab
+
+        if second_spec:
+            raise ServeError(f"--ab cannot be combined with --{mode}", hint="choose one second model and mode")
+        second_spec, percent = parse_ab(opts.ab)
+        mode = "ab"
     if not 0 < opts.log_sample <= 1:
         raise ServeError(f"--log-sample {opts.log_sample}: must be a fraction in (0, 1]",
                          hint="e.g. --log-sample 0.1 logs one request in ten")
@@ -322,7 +330,7 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
     from workbench.deploy.serving import models as models
     from workbench.deploy.serving.metrics import ServingMetrics
 
-    stats = ServingStats(("primary", "canary") if mode == "canary" else ("primary",))
+    stats = ServingStats({"canary": ("primary", "canary"), "ab": ("primary", "ab")}.get(mode, ("primary",)))
     profile = models.training_profile(primary, uri)
     metrics = ServingMetrics(profile)
     log = RequestLog(log_path, stats, sample=opts.log_sample, observers=[metrics.observe_line])
@@ -331,6 +339,9 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
                     mode=mode, percent=percent, seed=opts.seed, log=log, stats=stats)
     app.metrics = metrics
     app.add_route("/metrics", metrics.app())
+    from workbench.deploy.serving.feedback import FEEDBACK_DIR, FeedbackLog, feedback_app
+
+    app.add_route("/feedback", feedback_app(FeedbackLog(log_path.parent / FEEDBACK_DIR / f"{session}.jsonl")))
     if profile is not None:  # `workbench monitor` compares the log with it
         (log_path.parent / "training_profile.json").write_text(json.dumps(profile))
 
@@ -341,6 +352,7 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
                   "second_model": second.label if second else None,
                   "second_model_uri": second.uri if second else None,
                   "canary_percent": percent if mode == "canary" else None,
+                  "ab_percent": percent if mode == "ab" else None,
                   "canary_seed": opts.seed if mode == "canary" else None,
                   "url": _url(sock), "request_log": str(log_path)}
         tags = {"workbench.serving.model": primary.label, "workbench.serving.mode": mode}
@@ -361,8 +373,12 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
     elif mode == "canary":
         out(f"  canary: {second.label} answers about {percent:g}% of requests "
             "(the X-Workbench-Model header of each reply says which model answered)")
+    elif mode == "ab":
+        out(f"  A/B: arm B {second.label} answers {percent:g}% of requests, arm A {primary.label} the rest "
+            "(by a hash of X-Workbench-Route-Key, else of the request id)")
     out(f"  request log: {_display(log_path)}"
         + (f" ({opts.log_sample:.0%} of requests)" if opts.log_sample < 1 else ""))
+    out(f"  outcomes: POST {url}/feedback {{\"id\": REQUEST_ID, \"outcome\": VALUE}} (or `workbench feedback`)")
     out(f"  Prometheus metrics: {url}/metrics" + ("" if profile else " (no training profile: feature buckets from traffic)"))
     if run is not None and run.run_id is not None:
         out(f"  MLflow run: {run.run_id} in experiment {run.experiment} ({shown_uri})")
@@ -391,6 +407,8 @@ def _summary(snapshot: dict[str, float], primary: str, second: str | None, writt
     parts = [f"{primary}: {int(snapshot.get('requests_primary', 0))}"]
     if snapshot.get("requests_canary"):
         parts.append(f"{second}: {int(snapshot['requests_canary'])}")
+    if snapshot.get("requests_ab"):
+        parts.append(f"{second}: {int(snapshot['requests_ab'])}")
     text = f"stopped after {total} request(s) ({', '.join(parts)}), {int(snapshot.get('errors_total', 0))} error(s)"
     if "shadow_requests" in snapshot:
         text += f"; shadow {second} scored {int(snapshot['shadow_requests'])}"

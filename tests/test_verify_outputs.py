@@ -168,3 +168,21 @@ def test_a_statsmodels_fit_verifies_equal_through_its_results(tmp_path: Path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
     assert lines["fit"].split()[2] == "equal" and lines["summary"].split()[2] == "equal", proc.stdout
+
+
+def test_a_last_value_that_cannot_be_stored_does_not_fail_run_or_verify(tmp_path: Path):
+    """networkx's plot_four_grids ends its cell with `ax = axs.flat`, an iterator: `run` failed
+    ("cannot be passed between tasks") over a value no later task reads, and verify's notebook run
+    would have failed inside the user's notebook."""
+    nb = write_notebook(tmp_path / "grid.ipynb", [
+        ("import numpy as np", "imports"),
+        ("grid = np.arange(6).reshape(2, 3)", "task:make"),
+        ("total = int(grid.sum())\ncells = grid.flat", "task:use")])
+    run = workbench("run", nb, "-o", tmp_path / "pipe", "--no-track", "--no-version")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "variable 'cells' of task 'use' is not kept" in (tmp_path / "pipe" / "products" / "use.ipynb").read_text()
+    proc = workbench("verify", nb, "-o", tmp_path / "pipe", "--repeat", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert "not comparable" in lines["cells"] and "numpy.flatiter" in lines["cells"], proc.stdout
+    assert lines["total"].split()[2] == "equal"

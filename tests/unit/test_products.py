@@ -517,3 +517,21 @@ def test_importing_runtime_loads_no_heavy_library() -> None:
 def test_module_exports() -> None:
     assert products_module.__all__ == ["ProductError", "load", "save"]
     assert issubclass(ProductError, Exception)
+
+
+def test_a_value_no_task_reads_that_cannot_be_stored_is_noted_not_a_failure(tmp_path: Path, capsys) -> None:
+    """matplotlib's and networkx's examples leave `ax = axs.flat` (an iterator) at the end of a
+    cell: the run failed over a value no later task reads."""
+    from workbench.runtime.products import NotSaved, ProductError
+
+    flat = np.arange(4).reshape(2, 2).flat
+    with pytest.raises(ProductError, match="cannot be passed between tasks"):
+        save(flat, tmp_path / "t" / "needed")  # a later task reads it: the error stands
+    assert not (tmp_path / "t" / "needed").exists()
+    save(flat, tmp_path / "t" / "ax", needed=False)
+    assert "variable 'ax' of task 't' is not kept" in capsys.readouterr().err
+    with pytest.raises(NotSaved, match=r"variable 'ax' of task 't' \(numpy.flatiter\) was not kept"):
+        load(tmp_path / "t" / "ax")
+    save([1, 2], tmp_path / "t" / "ax", needed=False)  # storable again: the note goes
+    assert load(tmp_path / "t" / "ax") == [1, 2]
+    assert [p.name for p in (tmp_path / "t" / "ax").iterdir()] == ["ax.pkl"]

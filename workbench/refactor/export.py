@@ -171,6 +171,7 @@ def render_task(plan: Plan, task: Task) -> str:
             if code:
                 out += ["", f"# %% notebook cell {cell.index} ({cell.id or 'no id'})", code]
 
+    read_later = {v for t in plan.tasks for up, edge in t.upstream.items() if up == task.name for v in edge.variables}
     saves = []
     if task.model:  # first: it puts back the methods it watched, before the model is pickled
         saves.append(f'{FITS}.save({task.model}, product["{task.model}"])')
@@ -179,8 +180,10 @@ def render_task(plan: Plan, task: Task) -> str:
             saves.append(f'save(numpy.random.get_state(), product["{name}"])')
         elif name == RANDOM_STATE_PRODUCT["random"]:
             saves.append(f'save(random.getstate(), product["{name}"])')
-        else:
+        elif name in read_later:
             saves.append(f'save({name}, product["{name}"])')
+        else:  # kept for verify: one that cannot be stored is noted, not a failed run
+            saves.append(f'save({name}, product["{name}"], needed=False)')
     if saves:
         out += ["", "# %%", *saves]
     return "\n".join(out) + "\n"

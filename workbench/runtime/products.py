@@ -30,17 +30,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import IO
 
-__all__ = ["ProductError", "load", "save"]
+__all__ = ["NotSaved", "ProductError", "load", "save"]
 
 # Longest suffix first: ".series.parquet" must win over ".parquet".
 _SERIES_PARQUET = ".series.parquet"
 _PARQUET = ".parquet"
 _NPY = ".npy"
 _PICKLE = ".pkl"
+# What stands in for a value no later task reads and that cannot be stored (save(needed=False)):
+# why, as JSON, so verify can say so instead of the run failing over it.
+_UNSAVED = ".unsaved.json"
 # A CuPy array is stored from the host as .npy; the suffix remembers where it lived, so a GPU task
 # (WORKBENCH_DEVICE=gpu) gets it back on its device and a CPU task gets NumPy.
 _CUPY_NPY = ".cupy.npy"
-_SUFFIXES = (_SERIES_PARQUET, _PARQUET, _CUPY_NPY, _NPY, _PICKLE)
+_SUFFIXES = (_SERIES_PARQUET, _PARQUET, _CUPY_NPY, _NPY, _PICKLE, _UNSAVED)
 
 # Key under which save() keeps what pandas' parquet writer would lose.
 _META_KEY = "__workbench__"
@@ -53,12 +56,22 @@ class ProductError(Exception):
     """A product cannot be written or read; the message says what to do."""
 
 
-def save(obj: Any, path: str | os.PathLike[str]) -> Path:
+class NotSaved(ProductError):
+    """The product is a value that could not be stored and that no task reads (save(needed=False))."""
+
+
+def save(obj: Any, path: str | os.PathLike[str], *, needed: bool = True) -> Path:
     """Store ``obj`` as the product directory ``path`` and return the data file.
 
     The previous data file stays readable until the new one is complete, so a
     crash or an unpicklable object never leaves a downstream task reading a
     truncated or mismatched product.
+
+    ``needed=False``: no later task reads the value (the pipeline keeps it so
+    that verify can compare it). If it cannot be stored (an iterator, a
+    generator, an open handle: `axs.flat` in matplotlib's examples), that is no
+    reason to fail the run: a small note saying why takes its place, the
+    task's output says so, and loading it raises NotSaved with the reason.
     """
     directory = Path(path)
     if not directory.name:
@@ -68,7 +81,12 @@ def save(obj: Any, path: str | os.PathLike[str]) -> Path:
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        target = _write_data_file(obj, directory)
+        try:
+            target = _write_data_file(obj, directory)
+        except ProductError as exc:
+            if needed:
+                raise
+            target = _write_unsaved(obj, directory, str(exc))
     except BaseException as exc:
         if created:
             # An empty product directory would look like a finished task that
@@ -84,6 +102,25 @@ def save(obj: Any, path: str | os.PathLike[str]) -> Path:
         raise
     _remove_stale(directory, keep=target)
     return target
+
+
+def _write_unsaved(obj: Any, directory: Path, reason: str) -> Path:
+    import json
+
+    print(f"workbench: {_describe(directory)} is not kept: {reason.split('; ' + _HOW_TO_FIX)[0]}. No later task "
+          "reads it, so the run goes on; verify reports it as not comparable.", file=sys.stderr)
+    note = json.dumps({"type": _type_name(obj), "reason": reason}).encode()
+    target = directory / f"{directory.name}{_UNSAVED}"
+    _write_atomic(target, lambda fh: fh.write(note))
+    return target
+
+
+def _read_unsaved(data_file: Path) -> Any:
+    import json
+
+    note = json.loads(data_file.read_text(encoding="utf-8"))
+    raise NotSaved(f"{_describe(data_file.parent)} ({note['type']}) was not kept: it cannot be stored "
+                   f"({note['reason'].split(' cannot be passed between tasks ')[-1].split('; ')[0].strip('()')})")
 
 
 def _out_of_space(exc: OSError) -> bool:
@@ -129,6 +166,8 @@ def load(path: str | os.PathLike[str]) -> Any:
         )
     try:
         return _READERS[_suffix(data_file.name)](data_file)
+    except NotSaved:
+        raise
     except Exception as exc:
         raise ProductError(f"cannot read {_describe(directory)} from {data_file}: {type(exc).__name__}: {exc}") from exc
 
@@ -275,6 +314,7 @@ _READERS = {
     _PARQUET: _read_frame_parquet,
     _SERIES_PARQUET: _read_series_parquet,
     _PICKLE: _read_pickle,
+    _UNSAVED: _read_unsaved,
 }
 
 

@@ -122,7 +122,8 @@ def snapshot_source(plan: Plan, task_name: str, directory: Path) -> str:
             value = "__import__('random').getstate()"
         else:
             value = name
-        lines.append(f"try:\n    _workbench_save({value}, {target!r})\nexcept NameError:\n    pass")
+        # needed=False: a value that cannot be stored must not fail the user's notebook run
+        lines.append(f"try:\n    _workbench_save({value}, {target!r}, needed=False)\nexcept NameError:\n    pass")
     lines.append("del _workbench_save")
     return "\n".join(lines)
 
@@ -210,22 +211,23 @@ def compare_folders(plan: Plan, snapshots: Path, products: Path, ignore: frozens
                     other: str = "the pipeline") -> list[Row]:
     """Every product in `snapshots` (the notebook's) against the same in `products` (TASK/NAME)."""
     from workbench.runtime import load
-    from workbench.runtime.products import ProductError
+    from workbench.runtime.products import NotSaved, ProductError
     from workbench.verification.compare import compare
 
     rows = []
     for name in plan.order:
         task = plan.task(name)
         for var in task.outputs:
+            missing = "not defined in the notebook at the end of the task"
             try:
                 expected = load(snapshots / name / var)
-            except ProductError:
-                rows.append(Row(var, name, "different", "not defined in the notebook at the end of the task"))
-                continue
-            try:
+                missing = f"{other} did not produce it"
                 actual = load(products / name / var)
+            except NotSaved as exc:  # a value no task reads that cannot be stored: said, not judged
+                rows.append(Row(var, name, "not comparable", str(exc)))
+                continue
             except ProductError:
-                rows.append(Row(var, name, "different", f"{other} did not produce it"))
+                rows.append(Row(var, name, "different", missing))
                 continue
             why = not_compared(task, var, ignore)
             if why:

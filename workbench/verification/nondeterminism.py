@@ -130,7 +130,8 @@ def _cell_sources(cell, imports: dict[str, str], seeded: set[str]) -> list[Sourc
             found.append(Source("numpy", cell.index, f"{name}() without a seed", f"pass a seed: {name}(0)"))
             continue
         if dotted.startswith("numpy.random.") and last in NP_DRAWS and "numpy" not in seeded:
-            prefix = name.rsplit(".", 1)[0]
+            # `np.random.randn` -> np.random.seed; `randn` imported from numpy.random -> numpy.random.seed
+            prefix = name.rsplit(".", 1)[0] if "." in name else "numpy.random"
             found.append(Source("numpy", cell.index, f"{name}() draws with no seed set before it",
                                 f"call {prefix}.seed(0) before it, or draw from np.random.default_rng(0)"))
             continue

@@ -336,3 +336,18 @@ def test_volatile_does_not_hide_a_difference_and_a_difference_wins() -> None:
     a = [now, 1, {"elapsed": 1.0}]
     assert compare(a, [now + datetime.timedelta(seconds=1), 1, {"elapsed": 2.0}]).status == VOLATILE
     assert compare(a, [now + datetime.timedelta(seconds=1), 2, {"elapsed": 2.0}]).status == DIFFERENT
+
+
+def test_artists_in_no_figure_compare_by_what_they_would_draw() -> None:
+    """matplotlib's legend guide keeps legend handles made outside any figure
+    (`mpatches.Patch(color="red", label=...)`): they were "not comparable"."""
+    import matplotlib.lines as mlines
+    import matplotlib.patches as mpatches
+
+    assert compare(mpatches.Patch(color="red", label="red data"), mpatches.Patch(color="red", label="red data")).status == EQUAL
+    recoloured = compare(mpatches.Patch(color="red", label="red data"), mpatches.Patch(color="blue", label="red data"))
+    assert recoloured.status == DIFFERENT and "color" in recoloured.detail, recoloured
+    star = dict(color="blue", marker="*", markersize=15, label="stars")
+    assert compare(mlines.Line2D([], [], **star), mlines.Line2D([], [], **star)).status == EQUAL
+    other = compare(mlines.Line2D([], [], **star), mlines.Line2D([], [], **{**star, "marker": "o"}))
+    assert other.status == DIFFERENT and other.detail == "marker: '*' vs 'o'", other

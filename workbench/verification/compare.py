@@ -201,7 +201,11 @@ class _Comparer:
                 return self._random_state(a.state, b.state, path, "bit generator")
         figure = _figures().figure_of(a) if "matplotlib" in sys.modules else None
         if figure is not None:
-            return self._figures(figure, _figures().figure_of(b), path)
+            other = _figures().figure_of(b)
+            if figure is other is _figures().UNATTACHED:  # proxy artists (a legend's handles)
+                return self._mappings(_figures().drawn_properties(a), _figures().drawn_properties(b), path,
+                                      _attr, "property")
+            return self._figures(figure, other, path)
         if _is_estimator(a):
             return self._model(self._estimators, a, b, path)
         if _is_model_results(a):

@@ -29,7 +29,7 @@ def figure_of(value: Any) -> Any:
     A Figure is itself; an Axes or any other artist is the figure it is drawn in;
     a display object or a seaborn grid is the figure it holds.
     """
-    if "matplotlib" not in sys.modules or "matplotlib.figure" not in sys.modules:
+    if "matplotlib.artist" not in sys.modules:  # no artist can exist: nothing to import
         return None
     from matplotlib.artist import Artist
     from matplotlib.figure import Figure, SubFigure
@@ -52,6 +52,26 @@ def figure_of(value: Any) -> Any:
 
 
 UNATTACHED = object()  # an artist that is not in any figure: nothing is drawn
+
+
+def drawn_properties(artist: Any) -> dict[str, Any]:
+    """What an artist outside any figure would draw: its class and its plain properties (colour,
+    label, line width, marker, visibility...), without the transforms, figure and axes pointers and
+    callbacks that differ between two runs. matplotlib's legend guide builds legend handles this
+    way (`mpatches.Patch(color="red", label=...)`, `mlines.Line2D([], [], ...)`)."""
+    np = sys.modules.get("numpy")
+    plain: dict[str, Any] = {"class": type(artist).__qualname__}
+    try:
+        properties = artist.properties()
+    except Exception:  # noqa: BLE001 - a third-party artist's getters
+        return plain
+    for name, value in sorted(properties.items()):
+        if isinstance(value, (str, int, float, bool, type(None))) or (
+                isinstance(value, tuple) and all(isinstance(v, (int, float, str)) for v in value)):
+            plain[name] = value
+        elif np is not None and isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            plain[name] = value
+    return plain
 
 
 def _root(artist: Any) -> Any:

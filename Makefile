@@ -12,8 +12,12 @@ TEST_WORKERS ?= 2
 export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
+# CuPy (the [gpu] extra, pinned in requirements.lock) only where a CUDA driver is present: elsewhere
+# it is 290 MB that cannot compute, and every GPU path falls back to NumPy with a warning.
+CUDA_DRIVER := $(shell command -v nvidia-smi >/dev/null 2>&1 || test -e /proc/driver/nvidia && echo yes)
+NO_GPU_PINS := ^(cupy-cuda12x|cuda-pathfinder)==
 
-.PHONY: demo test install lint benchmark clean extension browser-deps corpus
+.PHONY: demo test install lint benchmark clean extension browser-deps corpus test-lowest test-wheels
 
 install: $(STAMP)
 
@@ -22,7 +26,10 @@ $(STAMP): requirements.lock pyproject.toml jupyter-config/jupyter_server_config.
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(if $(CUDA_DRIVER),cp requirements.lock,grep -vE '$(NO_GPU_PINS)' requirements.lock >) $(VENV)/requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -r $(VENV)/requirements.txt
+	@# the distribution was called `workbench` before (PyPI's `workbench` is another project)
+	-@$(BIN)/uv pip uninstall -q --python $(BIN)/python workbench 2>/dev/null
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d $(VENV)/etc/jupyter/labconfig/page_config.d
@@ -44,6 +51,33 @@ test: install browser-deps
 	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
+
+# The lower bounds of pyproject.toml's ranges, tested: a fresh venv with the lowest versions they
+# allow of Workbench's own dependencies (uv --resolution lowest-direct; what those depend on at
+# their newest), then the unit tier. About a minute once uv's cache has them. CI runs it (.ci/run).
+LOWEST := .venv-lowest
+# pandas < 3.1.1 cannot localize to dateutil time zones with python-dateutil 4 (a pandas bug that
+# tests/unit/test_products.py meets; Workbench does not need dateutil 4)
+LOWEST_WITH := "python-dateutil<4"
+LOWEST_SHOWN := ploomber|ploomber-engine|papermill|jupytext|nbformat|nbclient|ipykernel|pandas|numpy|pyarrow|mlflow|dvc|jupyterlab|jupyter-server|pandera|scikit-learn|dask|fsspec
+test-lowest: install
+	rm -rf $(LOWEST)
+	$(BIN)/uv venv -q --python $(PYTHON) $(LOWEST)
+	$(BIN)/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct -e ".[samples]" $(LOWEST_WITH)
+	@# the test tools at their newest: what is installed already stays
+	$(BIN)/uv pip install -q --python $(LOWEST)/bin/python -e ".[samples,test]"
+	@echo "lowest versions:" $$($(BIN)/uv pip freeze --python $(LOWEST)/bin/python | grep -iE '^($(LOWEST_SHOWN))==')
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/unit
+
+# The wheel `python -m build` makes, in fresh venvs by plain pip, one per Python version, resolved
+# to the newest versions the ranges allow: tests/test_wheel.py (plan/run/verify of churn, JupyterLab
+# and its panel) and tests/unit inside each venv. Minutes per version. `make test` runs
+# tests/test_wheel.py once (uv, Python 3.11, the lock's versions).
+WHEEL_PYTHONS ?= python3.11 python3.12 python3.13
+test-wheels: install browser-deps
+	@set -e; for py in $(WHEEL_PYTHONS); do echo "== $$py (pip)"; \
+	  WORKBENCH_WHEEL_PYTHON=$$py WORKBENCH_WHEEL_INSTALLER=pip WORKBENCH_WHEEL_RESOLVE=newest WORKBENCH_WHEEL_UNIT=1 \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider --durations=10 tests/test_wheel.py; done
 
 # The browser tests (tests/browser/) drive Debian's chromium through Python playwright. Installed
 # only when missing; `make test PYTEST_ARGS='-m "not browser"'` (or "not slow") skips them and this step.
@@ -89,4 +123,4 @@ benchmark: install
 	$(BIN)/python benchmarks/gpu.py
 
 clean:
-	rm -rf $(VENV) pipelines/*/products pipelines/*/package pipelines/*/.workbench
+	rm -rf $(VENV) $(LOWEST) pipelines/*/products pipelines/*/package pipelines/*/.workbench

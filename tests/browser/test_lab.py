@@ -16,6 +16,7 @@ says how to install it (`make browser-deps`), never a silent skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -87,6 +88,14 @@ def lab(tmp_path_factory) -> Lab:
     root.mkdir()
     shutil.copy(ROOT / "notebooks" / "churn.ipynb", root / "churn.ipynb")
     shutil.copy(SHARED / "bad" / "undefined_name.ipynb", root / "undefined_name.ipynb")
+    with running_lab(JUPYTER, base, root) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_lab(jupyter: Path, base: Path, root: Path, env: dict[str, str] | None = None):
+    """`jupyter` (a venv's bin/jupyter) serving `root` with a fresh config under `base`, until the
+    block ends (`env`: variables to add); tests/test_wheel.py starts a venv's the wheel went into."""
     config = base / "config"  # no user settings or saved workspace leak in
     news = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
@@ -100,10 +109,11 @@ def lab(tmp_path_factory) -> Lab:
         "PLOOMBER_STATS_ENABLED": "false",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DVC_NO_ANALYTICS": "1",
+        **(env or {}),
     }
     log = base / "jupyter.log"
     cmd = [
-        str(JUPYTER), "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        str(jupyter), "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
     ]

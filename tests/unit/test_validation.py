@@ -131,7 +131,7 @@ def test_script_is_valid_bash_with_the_steps_in_order(tmp_path) -> None:
              'workbench gate "$PIPELINE"', 'workbench package "$PIPELINE"']
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions)
-    assert '"${WORKBENCH_PACKAGE:-workbench==' in text
+    assert '"${WORKBENCH_PACKAGE:-notebook-workbench==' in text  # not PyPI's unrelated `workbench`
     script = tmp_path / "ci.sh"
     script.write_text(text)
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0

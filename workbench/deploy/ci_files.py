@@ -27,7 +27,7 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan
-from workbench.core.version import __version__
+from workbench.core.version import DISTRIBUTION, __version__
 from workbench.quality.gate import DEFAULT_TOLERANCE, GateResult, default_direction
 from workbench.refactor.export import sha256_of  # the hash export's manifest uses to spot hand edits
 
@@ -93,7 +93,7 @@ def render_script(plan: Plan, opts: CiOptions) -> str:
         "set -euo pipefail",
         "",
         f"PIPELINE={pipeline}",
-        f"WORKBENCH_REQUIREMENT=\"${{WORKBENCH_PACKAGE:-workbench=={opts.version}}}\"  # WORKBENCH_PACKAGE: a path, wheel or URL",
+        f"WORKBENCH_REQUIREMENT=\"${{WORKBENCH_PACKAGE:-{DISTRIBUTION}=={opts.version}}}\"  # WORKBENCH_PACKAGE: a path, wheel or URL",
         "# MLflow logging finishes before the step ends (a background sync would die with the CI job)",
         'export WORKBENCH_TRACKING="${WORKBENCH_TRACKING:-now}"',
         'cd "$(dirname "${BASH_SOURCE[0]}")/.."  # the project root',
@@ -113,8 +113,8 @@ def render_script(plan: Plan, opts: CiOptions) -> str:
     ]
     if opts.requirements:
         body += [
-            "  # the pipeline's pinned requirements, less its `workbench` line (WORKBENCH_REQUIREMENT says which)",
-            f"  grep -viE '^workbench([[:space:]=<>!~;\\[]|$)' {q(opts.requirements)} > \"$VENV/requirements.txt\" || true",
+            f"  # the pipeline's pinned requirements, less its `{DISTRIBUTION}` line (WORKBENCH_REQUIREMENT says which)",
+            f"  grep -viE '^({DISTRIBUTION}|workbench)([[:space:]=<>!~;\\[]|$)' {q(opts.requirements)} > \"$VENV/requirements.txt\" || true",
             '  python -m pip install "$WORKBENCH_REQUIREMENT" -r "$VENV/requirements.txt"',
         ]
     else:
@@ -203,7 +203,7 @@ def render_workflow(plan: Plan, opts: CiOptions) -> str:
         "      MLFLOW_TRACKING_URI: ${{ secrets.MLFLOW_TRACKING_URI }}",
         "      MLFLOW_TRACKING_USERNAME: ${{ secrets.MLFLOW_TRACKING_USERNAME }}",
         "      MLFLOW_TRACKING_PASSWORD: ${{ secrets.MLFLOW_TRACKING_PASSWORD }}",
-        "      # a Workbench to install instead of workbench==" + opts.version + " from the index (path, wheel or URL)",
+        f"      # a Workbench to install instead of {DISTRIBUTION}=={opts.version} from the index (path, wheel or URL)",
         "      WORKBENCH_PACKAGE: ${{ vars.WORKBENCH_PACKAGE }}",
     ]
     if env:

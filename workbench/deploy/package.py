@@ -38,6 +38,7 @@ from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import Plan, Task
+from workbench.core.version import DISTRIBUTION
 from workbench.deploy.model_card import CardFacts, OnnxFacts
 from workbench.deploy.model_inputs import TrainingRows, model_modules, raw_input, training_rows
 from workbench.refactor.requirements import distributions, installed_version, top_level_modules
@@ -206,7 +207,7 @@ def pinned(modules: list[str]) -> list[str]:
     base = ["mlflow", "cloudpickle", "pandas", "numpy"]
     for dists in distributions(dict.fromkeys([*base, *modules])).values():
         dist = dists[0] if dists else None
-        if dist is None or dist.lower() in ("workbench", "mlflow-skinny") or dist in out:
+        if dist is None or dist.lower() in (DISTRIBUTION, "workbench", "mlflow-skinny") or dist in out:
             continue
         version = installed_version(dist)
         if version is not None:

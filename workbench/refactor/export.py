@@ -23,7 +23,7 @@ from pathlib import Path
 from workbench.core.errors import WorkbenchError
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan, Task
 from workbench.core.secrets import env_name, is_secret, scrub_text
-from workbench.core.version import __version__
+from workbench.core.version import DISTRIBUTION, __version__
 from workbench.refactor.requirements import distributions, installed_version, top_level_modules
 
 MANIFEST = ".workbench-export.json"
@@ -276,7 +276,7 @@ def render_requirements(plan: Plan) -> str:
 def _imported_distributions(plan: Plan) -> list[str]:
     """`dist==version` for what the plan's import statements import (bare where not installed), Workbench's own included."""
     modules = {m for d in plan.definitions.values() if d.kind == "import" for m in top_level_modules(d.source)}
-    pins = {"workbench"}
+    pins = {DISTRIBUTION}
     for dists in distributions(sorted(modules)).values():
         pins.update(dists)
     result = []

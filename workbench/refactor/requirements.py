@@ -9,10 +9,13 @@ import ast
 import sys
 from collections.abc import Iterable
 
+from workbench.core.version import DISTRIBUTION
+
 # Import names whose distribution is named otherwise (the common ones; others are looked up).
 DISTRIBUTIONS = {
     "sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "cv2": "opencv-python",
     "skimage": "scikit-image", "bs4": "beautifulsoup4", "dateutil": "python-dateutil",
+    "workbench": DISTRIBUTION,  # never the unrelated `workbench` distribution
 }
 
 

@@ -314,6 +314,20 @@ mlflow.models.set_model(WorkbenchModel())
 '''
 
 
+def sklearn_format(model: object) -> dict:
+    """How the sklearn flavor stores the estimator: skops, MLflow's default (loading runs no code),
+    trusting the types of this run's own model that skops does not trust by itself (the trees of a
+    gradient boosting model, an XGBoost or LightGBM booster), which MLflow otherwise refuses to save;
+    cloudpickle only for a model skops cannot hold."""
+    try:
+        import skops.io
+
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    except Exception:  # noqa: BLE001 - skops cannot represent it: pickle, as the pyfunc flavor does
+        return {"serialization_format": "cloudpickle"}
+    return {"serialization_format": "skops", "skops_trusted_types": trusted or None}
+
+
 def save_model(model: object, flavor: str, dest: Path, *, example, output, requirements: list[str],
                method: str, columns: list[str] | None, features_source: str | None,
                features_function: str | None, module_name: str) -> None:
@@ -325,7 +339,7 @@ def save_model(model: object, flavor: str, dest: Path, *, example, output, requi
     if flavor == "sklearn":
         import mlflow.sklearn
 
-        mlflow.sklearn.save_model(model, str(dest), pyfunc_predict_fn=method, **common)
+        mlflow.sklearn.save_model(model, str(dest), pyfunc_predict_fn=method, **sklearn_format(model), **common)
         return
     if flavor == "xgboost":
         import mlflow.xgboost

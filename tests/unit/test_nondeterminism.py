@@ -40,3 +40,42 @@ def test_nothing_drawn_and_runs_under_other_hash_seeds_name_the_hash_seed(tmp_pa
     assert "PYTHONHASHSEED 0, 1" in where and "sorted(...)" in fix
     where, _ = describe(sources(plan, "pick"), ["0", "0"])
     assert "not found in the code" in where
+
+
+def test_a_difference_downstream_of_a_nondeterministic_value_follows_from_it(tmp_path: Path, monkeypatch) -> None:
+    """imbalanced-learn's sampling example: `y` changes between notebook runs (make_imbalance without
+    random_state); a later pie of counts came out the same in both notebook runs by chance and
+    differed in the pipeline's, and was reported as a real difference. The notebook runs are stand-ins
+    here (the end-to-end behaviour is in tests/test_verify_outputs.py)."""
+    import json
+
+    from workbench.runtime import save
+    from workbench.verification import pipeline as verification
+
+    plan = _plan(tmp_path, [("import numpy as np", "imports"), ("y = np.random.rand(4)", "task:draw"),
+                            ("share = round(float((y > 2).sum()), 3)", "task:count"),
+                            ("other = 1", "task:apart")])
+    executed = tmp_path / "executed.ipynb"
+    executed.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    work = tmp_path / "verify"
+    for task, var, value in [("draw", "y", [1.0]), ("count", "share", 0.0), ("apart", "other", 1)]:
+        save(value, work / "notebook" / task / var)
+
+    def again(notebook, plan, overrides, workdir, hash_seed=None):
+        for task, var, value in [("draw", "y", [2.0]), ("count", "share", 0.0), ("apart", "other", 1)]:
+            save(value, workdir / "notebook" / task / var)
+        return executed
+
+    monkeypatch.setattr(verification, "run_notebook", again)
+    report = verification.VerifyReport()
+    report.executed_notebook = executed
+    report.rows = [verification.Row("y", "draw", "different", "0.1 vs 0.7"),
+                   verification.Row("share", "count", "different", "0.0 vs 1.0"),
+                   verification.Row("other", "apart", "different", "1 vs 2")]
+    verification.find_nondeterminism(plan, report, work, tmp_path / "nb.ipynb", {}, 1, frozenset(), lambda e: None)
+    rows = {r.variable: r for r in report.rows}
+    assert rows["y"].status == "nondeterministic" and "np.random.rand()" in rows["y"].detail
+    assert rows["share"].status == "nondeterministic", rows["share"]
+    assert "reads values that change between runs of the notebook: y (task draw)" in rows["share"].detail
+    assert rows["other"].status == "different"  # not downstream of `draw`: a real difference
+    assert report.exit_code == 1

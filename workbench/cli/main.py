@@ -514,7 +514,8 @@ def cmd_serve(args) -> int:
     from workbench.deploy.serving.server import ServeOptions, serve
 
     return serve(ServeOptions(model=args.model, port=args.port, host=args.host, shadow=args.shadow,
-                              canary=args.canary, ab=args.ab, seed=args.seed, name=args.name,
+                              canary=args.canary, ab=args.ab, ramp=args.ramp, step=args.step,
+                              follow_every=None if args.no_follow else args.follow_every, seed=args.seed, name=args.name,
                               report_every=args.report_every, track=not args.no_track,
                               log_sample=args.log_sample), progress=_progress)
 
@@ -975,6 +976,7 @@ def parser() -> argparse.ArgumentParser:
                        "examples:\n  workbench serve churn@champion\n"
                        "  workbench serve churn/3 --shadow churn/4\n"
                        "  workbench serve churn@champion --canary churn@challenger:10 --port 8080\n"
+                       "  workbench serve churn@champion --canary churn@challenger --ramp 5,25,50,100 --step 10m\n"
                        "  workbench serve pipelines/churn/package/model --port 0")
     s.add_argument("model", metavar="MODEL", help="NAME[@ALIAS], NAME/VERSION, models:/... or a model folder")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
@@ -984,7 +986,20 @@ def parser() -> argparse.ArgumentParser:
     second.add_argument("--shadow", metavar="MODEL2", help="also score every request with MODEL2, log both")
     second.add_argument("--canary", metavar="MODEL2:PERCENT",
                         help="let MODEL2 answer about PERCENT%% of requests (seeded random draw, or a hash of "
-                        "the X-Workbench-Route-Key request header when sent)")
+                        "the X-Workbench-Route-Key request header when sent); with --ramp: MODEL2 only")
+    s.add_argument("--ramp", metavar="P1,P2,...",
+                   help="canary analysis: widen MODEL2's share step by step (e.g. 5,25,50,100) while its errors, "
+                   "p95 latency and predictions stay within the `canary:` rules of checks.yaml; a breach sends it "
+                   "to 0%% at once. Each decision is an MLflow run (experiment workbench/serve/<name>/canary)")
+    s.add_argument("--step", metavar="DURATION",
+                   help="how long each ramp step lasts: 30s, 10m, 1h (default: checks.yaml canary.step, else 10m)")
+    s.add_argument("--follow-every", type=float, default=10.0, metavar="SECONDS",
+                   help="MODEL as NAME@ALIAS: check the alias this often; when `workbench promote` moves it, the "
+                   "new version is loaded beside the old and takes over once it answers (default 10)")
+    s.add_argument("--no-follow", action="store_true", help="MODEL as NAME@ALIAS: keep the version it named at start")
+    second.add_argument("--ab", metavar="MODEL2:PERCENT",
+                        help="A/B test: MODEL2 (arm B) answers PERCENT%% of requests, chosen by a hash of the "
+                        "X-Workbench-Route-Key header or the request id; `workbench monitor` compares the arms")
     second.add_argument("--ab", metavar="MODEL2:PERCENT",
                         help="A/B test: MODEL2 (arm B) answers PERCENT%% of requests, chosen by a hash of the "
                         "X-Workbench-Route-Key header or the request id; `workbench monitor` compares the arms")

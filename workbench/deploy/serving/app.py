@@ -16,8 +16,16 @@ a client written for `mlflow models serve` works unchanged. `ServingApp` sits in
   a seeded pseudo-random draw (reproducible for a given `seed` and request order), or, when the
   client sends `X-Workbench-Route-Key` (a user or session id), a hash of that key, so that one
   user always sees the same model;
-* every other path (`/ping`, `/health`, `/version`, MLflow's docs) goes to the primary's app;
-  `add_route(path, asgi_app)` mounts more (monitoring's Prometheus `/metrics` goes here).
+* `mode="ab"`: an A/B test: `percent` % of requests are answered by the second model (arm B), the
+  arm a hash of the route key or of the request id (ab.py); each log line carries its `arm`;
+* every other path (`/ping`, `/health`, `/version`, MLflow's docs) goes to the primary's app, and
+  its reply carries `X-Workbench-Model` too; `GET /version` with `Accept: application/json` answers
+  what `describe()` says (which versions serve, the canary's share) instead of MLflow's version
+  string, so that MLflow clients see what they expect and operators can ask which version serves;
+  `add_route(path, asgi_app)` mounts more (monitoring's Prometheus `/metrics` goes here);
+* the answering models can change while serving (rollout.py: an alias that moved, a canary's share):
+  each request reads `primary`/`second` once, so a swap is atomic, and `ModelSlot.inflight` says
+  when the replaced model has no request left and can be dropped; `observers` see every reply.
 """
 
 from __future__ import annotations
@@ -33,15 +41,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from workbench.deploy.serving.ab import ARM_B, ABRouter
 from workbench.deploy.serving.request_log import RequestLog, ServingStats, compare_predictions, decode_reply
 
-__all__ = ["CanaryRouter", "ModelSlot", "ServingApp", "build_app"]
+__all__ = ["CanaryRouter", "ModelSlot", "ServingApp", "build_app", "probe"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-from workbench.deploy.serving.ab import ARM_B, ABRouter
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MODES = ("single", "shadow", "canary", "ab")
@@ -58,6 +66,7 @@ class ModelSlot:
     label: str
     app: ASGIApp
     model: Any = None  # the loaded pyfunc model, for callers that want it
+    inflight: int = 0  # requests this slot is scoring now (a swapped-out slot is dropped at 0)
 
     @property
     def header(self) -> bytes:
@@ -160,16 +169,20 @@ class ServingApp:
             raise ValueError(f"mode {mode!r} {'takes no' if mode == 'single' else 'needs a'} second model")
         self.primary, self.second, self.mode = primary, second, mode
         self.router = CanaryRouter(percent, seed) if mode == "canary" else None
+        self.ab = ABRouter(percent) if mode == "ab" else None  # arms by request id / route key hash
         self.log = log
         self.stats = stats or ServingStats()
         self.metrics = None  # serving_metrics.ServingMetrics, when /metrics is served
         self._routes: dict[str, ASGIApp] = {}
         self._shadows: set[asyncio.Task] = set()
         self.on_shutdown: list[Callable[[], Awaitable[None] | None]] = []
+        self.on_startup: list[Callable[[], Awaitable[None] | None]] = []  # run in the server's loop
+        # observer(role, label, status, seconds, reply_body) after each reply: must not block
+        self.observers: list[Callable[[str, str, int, float, bytes], None]] = []
+        self.describe: Callable[[], dict] | None = None  # the JSON of `GET /version` (see above)
 
     def add_route(self, path: str, app: ASGIApp) -> None:
         """Serve `path` with another ASGI app (before MLflow's routes), e.g. a Prometheus `/metrics`."""
-        self.ab = ABRouter(percent) if mode == "ab" else None  # arms by request id / route key hash
         self._routes[path] = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,8 +194,28 @@ class ServingApp:
             await self._routes[path](scope, receive, send)
         elif scope["type"] == "http" and path == "/invocations" and scope.get("method") == "POST":
             await self._invocations(scope, receive, send)
+        elif scope["type"] == "http":
+            await self._passthrough(scope, receive, send)
         else:
             await self.primary.app(scope, receive, send)
+
+    async def _passthrough(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A path of the primary's app (`/ping`, `/version`...), its reply naming the model."""
+        slot = self.primary
+        accept = _header(scope, b"accept") or ""
+        if scope.get("path") == "/version" and self.describe is not None and "application/json" in accept:
+            body = json.dumps(self.describe()).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (MODEL_HEADER, slot.header)]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*(message.get("headers") or []), (MODEL_HEADER, slot.header)]}
+            await send(message)
+
+        await slot.app(scope, receive, named)
 
     # ----------------------------------------------------------------------------------------------
 
@@ -193,19 +226,30 @@ class ServingApp:
         slot, role = self.primary, "primary"
         if self.router is not None and self.router.use_canary(_header(scope, ROUTE_KEY_HEADER)):
             slot, role = self.second, "canary"
+        arm = self.ab.arm(request_id, _header(scope, ROUTE_KEY_HEADER)) if self.ab is not None else None
+        if arm == ARM_B:
+            slot, role = self.second, "ab"
         started = time.perf_counter()
-        reply = await _call(slot.app, scope, body)
+        slot.inflight += 1
+        try:
+            reply = await _call(slot.app, scope, body)
+        finally:
+            slot.inflight -= 1
         seconds = time.perf_counter() - started
         headers = [*reply.headers, (MODEL_HEADER, slot.header), (REQUEST_ID_HEADER, request_id.encode())]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
 
         self.stats.record(role, reply.status, seconds)
+        for observer in self.observers:
+            observer(role, slot.label, reply.status, seconds, reply.body)
         if self.metrics is not None:
             self.metrics.observe_request(slot.label, role, reply.status, seconds)
         entry = {"ts": arrived, "id": request_id, "model": slot.label, "role": role,
                  "status": reply.status, "latency_ms": round(seconds * 1000, 3),
                  "body": body, "content_type": _header(scope, b"content-type") or "", "reply": reply.body}
+        if arm is not None:
+            entry["arm"] = arm
         if self.mode != "shadow":
             if self.log is not None:
                 self.log.write(entry)
@@ -226,9 +270,6 @@ class ServingApp:
         reply = await _call(self.second.app, scope, entry["body"])
         seconds = time.perf_counter() - started
         primary, primary_error = decode_reply(entry["reply"])
-        arm = self.ab.arm(request_id, _header(scope, ROUTE_KEY_HEADER)) if self.ab is not None else None
-        if arm == ARM_B:
-            slot, role = self.second, "ab"
         shadow, shadow_error = decode_reply(reply.body)
         comparison = None
         if entry["status"] < 400 and reply.status < 400:
@@ -248,13 +289,15 @@ class ServingApp:
         pending = [t for t in self._shadows if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
-        if arm is not None:
-            entry["arm"] = arm
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                for hook in self.on_startup:
+                    result = hook()
+                    if asyncio.iscoroutine(result):
+                        await result
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.drain()
@@ -264,6 +307,35 @@ class ServingApp:
                         await result
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def probe(slot: ModelSlot, body: bytes, content_type: str = "application/json") -> str | None:
+    """Why `slot` is not ready to answer, or None: `GET /ping` and one scoring call with `body`.
+
+    A model about to take traffic (a moved alias) must answer both before the switch, so that a
+    version that loads but cannot score never answers a client.
+    """
+    ping = await _call(slot.app, {"type": "http", "method": "GET", "path": "/ping", "raw_path": b"/ping",
+                                  "query_string": b"", "headers": [], "http_version": "1.1",
+                                  "scheme": "http", "server": ("127.0.0.1", 0), "client": ("127.0.0.1", 0),
+                                  "root_path": ""}, b"")
+    if ping.status != 200:
+        return f"/ping answered {ping.status}: {ping.body[:200].decode('utf-8', 'replace')}"
+    scored = await _call(slot.app, {"type": "http", "method": "POST", "path": "/invocations",
+                                    "raw_path": b"/invocations", "query_string": b"",
+                                    "headers": [(b"content-type", content_type.encode())], "http_version": "1.1",
+                                    "scheme": "http", "server": ("127.0.0.1", 0), "client": ("127.0.0.1", 0),
+                                    "root_path": ""}, body)
+    if scored.status != 200:
+        text = scored.body.decode("utf-8", "replace")
+        try:
+            text = str(json.loads(text).get("message", text))
+        except (ValueError, AttributeError):
+            pass
+        if "Original exception" in text:  # MLflow's preamble first, the model's own error last
+            text = text[text.index("Original exception"):]
+        return f"a test scoring call answered {scored.status}: {' '.join(text.split())[:300]}"
+    return None
 
 
 def build_app(primary: tuple[str, Any], second: tuple[str, Any] | None = None, mode: str = "single",

@@ -64,7 +64,10 @@ class ServeOptions:
     port: int = DEFAULT_PORT
     host: str = "127.0.0.1"
     shadow: str | None = None
-    canary: str | None = None        # "MODEL:PERCENT"
+    canary: str | None = None        # "MODEL:PERCENT", or "MODEL" with ramp
+    ramp: str | None = None          # "5,25,50,100": the canary widens step by step (rollout.py)
+    step: str | None = None          # "10m": how long each step of the ramp lasts
+    follow_every: float | None = 10.0  # NAME@ALIAS: poll the alias this often and switch (None: pinned)
     ab: str | None = None            # "MODEL:PERCENT": A/B test, arm B answers PERCENT % (ab.py)
     seed: int = 0
     name: str | None = None
@@ -84,6 +87,22 @@ def parse_canary(text: str) -> tuple[str, float]:
         raise ServeError(f"--canary {text}: expected MODEL:PERCENT with 0 < PERCENT <= 100",
                          hint="e.g. --canary churn@challenger:10 sends about 10% of requests to it")
     return model, value
+
+
+def _canary_spec(opts: ServeOptions) -> tuple[str, float]:
+    """(model, first share): `--canary MODEL:PERCENT` fixed, or `--canary MODEL --ramp ...`."""
+    if not opts.ramp:
+        if opts.step:
+            raise ServeError("--step needs --ramp", hint="e.g. --canary churn@challenger --ramp 5,25,50,100 --step 10m")
+        return parse_canary(opts.canary)
+    from workbench.deploy.serving.rollout import parse_ramp
+
+    model, sep, percent = opts.canary.rpartition(":")
+    with contextlib.suppress(ValueError):
+        if sep and model and float(percent.rstrip("%")) >= 0:
+            raise ServeError(f"--canary {opts.canary} with --ramp: give the model only",
+                             hint=f"--canary {model} --ramp {opts.ramp} (the ramp sets the share)")
+    return opts.canary, parse_ramp(opts.ramp)[0]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -163,6 +182,10 @@ class ServingRun:
 
         self.run_id = self._call("start the serving run", start)
         return self.run_id
+
+    def set_tag(self, key: str, value: str) -> None:
+        if self.run_id is not None:
+            self._call("tag the serving run", lambda client: client.set_tag(self.run_id, key, value[:5000]))
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.run_id is None:
@@ -279,8 +302,11 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
     if opts.shadow:
         second_spec, mode = opts.shadow, "shadow"
     elif opts.canary:
-        second_spec, percent = parse_canary(opts.canary)
+        second_spec, percent = _canary_spec(opts)
         mode = "canary"
+    elif opts.ramp or opts.step:
+        raise ServeError("--ramp and --step are for a canary", hint="add --canary MODEL2, e.g. "
+                         "--canary churn@challenger --ramp 5,25,50,100 --step 10m")
     if opts.ab:
         from workbench.deploy.serving.ab import parse_ab
 
@@ -360,6 +386,7 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
             if ref is not None and ref.tags.get("workbench.run_id"):
                 tags[f"workbench.serving.{role}_run_id"] = ref.tags["workbench.run_id"]
         run.start(params, tags)
+    out_lines = _rollout(app, opts, root, uri, name, primary, second, mode, run, progress)
     shadow = mode == "shadow"
     reporter = None
     if run is not None and run.run_id is not None:
@@ -376,6 +403,8 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
     elif mode == "ab":
         out(f"  A/B: arm B {second.label} answers {percent:g}% of requests, arm A {primary.label} the rest "
             "(by a hash of X-Workbench-Route-Key, else of the request id)")
+    for line in out_lines:
+        out(line)
     out(f"  request log: {_display(log_path)}"
         + (f" ({opts.log_sample:.0%} of requests)" if opts.log_sample < 1 else ""))
     out(f"  outcomes: POST {url}/feedback {{\"id\": REQUEST_ID, \"outcome\": VALUE}} (or `workbench feedback`)")
@@ -400,6 +429,34 @@ def _run(opts: ServeOptions, sock: socket.socket, root: Path, uri: str, primary:
             run.finish(snapshot, log_path, shadow)
         progress(_summary(snapshot, primary.label, second.label if second else None, log.written, log_path))
     return 0
+
+
+def _rollout(app: Any, opts: ServeOptions, root: Path, uri: str, name: str, primary: Any, second: Any,
+             mode: str, run: ServingRun | None, progress: Callable[[str], None]) -> list[str]:
+    """Blue/green and the canary's ramp (rollout.py) hooked into the app; the lines to print."""
+    from workbench.deploy.serving import rollout
+
+    ramp = step = rules = None
+    if mode == "canary" and opts.ramp:
+        rules = rollout.load_canary_rules(rollout.checks_file_for(second, root)
+                                          or rollout.checks_file_for(primary, root))
+        ramp = rollout.parse_ramp(opts.ramp)
+        step = rollout.parse_duration(opts.step) if opts.step else (
+            rules.step or rollout.parse_duration(rollout.DEFAULT_STEP))
+    if opts.follow_every is not None and opts.follow_every <= 0:
+        raise ServeError(f"--follow-every {opts.follow_every}: must be more than 0 seconds", hint="e.g. --follow-every 10")
+    on_switch = None
+    if run is not None and run.run_id is not None:
+        def on_switch(old: str, new: str, what: str) -> None:
+            run.set_tag(f"workbench.serving.switch.{time.strftime('%Y%m%d-%H%M%S')}-{new.replace('/', '_')}",
+                        f"{old} -> {new}: {what}")
+            if what == "switched":
+                run.set_tag("workbench.serving.model_now", new)
+    tracking = run is not None and run.run_id is not None
+    return rollout.attach(app, root=root, uri=uri, name=name, primary=primary, second=second,
+                          follow_every=opts.follow_every, ramp=ramp, step=step, rules=rules,
+                          track=tracking, progress=progress, on_switch=on_switch,
+                          serving_run_id=run.run_id if tracking else None)
 
 
 def _summary(snapshot: dict[str, float], primary: str, second: str | None, written: int, log_path: Path) -> str:

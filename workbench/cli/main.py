@@ -846,8 +846,9 @@ def parser() -> argparse.ArgumentParser:
         "package", formatter_class=fmt, help="package a run's model: MLflow model, Dockerfile, model card, ONNX",
         description="Build a deployable folder from the `model:VAR` product of a run and register it in the "
         "MLflow Model Registry.\n\n"
-        "  model/         MLflow model (sklearn/xgboost/pytorch flavor, else pyfunc) with signature, input\n"
-        "                 example and pinned requirements; needs no Workbench to load\n"
+        "  model/         MLflow model (sklearn/xgboost/lightgbm/pytorch flavor, else pyfunc) with signature,\n"
+        "                 input example (from the rows the run saw passed to the model's fit) and\n"
+        "                 pinned requirements; needs no Workbench to load\n"
         "  Dockerfile     MLflow's scoring server (python:3.11-slim, pinned requirements)\n"
         "  MODEL_CARD.md  intended use, data versions, parameters, metrics, limitations, lineage\n"
         "  model.onnx     scikit-learn models, with a parity check against the model\n\n"

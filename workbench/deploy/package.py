@@ -2,7 +2,7 @@
 
 From a finished run's `model:VAR` product this builds one folder:
 
-    model/          an MLflow model (sklearn / xgboost / pytorch flavor, else pyfunc) with a signature,
+    model/          an MLflow model (sklearn / xgboost / lightgbm / pytorch flavor, else pyfunc) with a signature,
                     an input example and pinned scoring requirements; loads with
                     `mlflow.pyfunc.load_model` in an environment that has no Workbench
     Dockerfile      MLflow's scoring server for that model
@@ -10,6 +10,13 @@ From a finished run's `model:VAR` product this builds one folder:
     model.onnx      for scikit-learn estimators, with a parity check against the estimator
 
 and registers `model/` in the MLflow Model Registry (workbench/registry.py).
+
+The signature, the input example, the training profile and the card's ranges come from the rows
+the model was fitted on, as the run recorded them (runtime/fit_capture.py, read by
+deploy/model_inputs.py): whatever expression made them (`train[features]` built in the training
+cell), whichever estimator holds the model (GridSearchCV's best_estimator_, the best of a loop over
+candidates), restricted to the columns the model itself says it takes (`feature_names_in_`, the
+raw columns a Pipeline's ColumnTransformer uses).
 
 When the model's cell also has `features:FUNC`, the estimator was fitted on FUNC's output, not on
 the raw rows a caller has. The package then ships FUNC's source (with the shared imports and

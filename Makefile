@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 CUDA_DRIVER := $(shell command -v nvidia-smi >/dev/null 2>&1 || test -e /proc/driver/nvidia && echo yes)
 NO_GPU_PINS := ^(cupy-cuda12x|cuda-pathfinder)==
 
-.PHONY: demo test install lint benchmark clean extension browser-deps corpus test-lowest test-wheels
+.PHONY: demo test install lint benchmark clean extension browser-deps prometheus-deps corpus test-lowest test-wheels
 
 install: $(STAMP)
 
@@ -47,7 +47,7 @@ demo: install
 	@echo "results: pipelines/churn/products/ (executed task notebooks: pipelines/churn/products/*.ipynb)"
 	@echo "model:   pipelines/churn/package/ (MLflow model, Dockerfile, MODEL_CARD.md, model.onnx); serve it: .venv/bin/workbench serve churn"
 
-test: install browser-deps
+test: install browser-deps prometheus-deps
 	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
@@ -89,6 +89,18 @@ ifeq ($(findstring not browser,$(PYTEST_ARGS))$(findstring not slow,$(PYTEST_ARG
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  { echo "error: could not install chromium; the browser tests need it (apt-get install chromium)"; exit 2; }; }
+endif
+
+# tests/test_prometheus.py runs Debian's prometheus and alertmanager against `workbench serve`.
+# Installed only when missing, like the browser; skipped with "not slow" in PYTEST_ARGS.
+prometheus-deps:
+ifeq ($(findstring not slow,$(PYTEST_ARGS)),)
+	@command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	  echo "installing prometheus and alertmanager (apt) for tests/test_prometheus.py"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q prometheus prometheus-alertmanager >/dev/null; } || \
+	  { echo "error: could not install prometheus; tests/test_prometheus.py needs it"; exit 2; }; }
 endif
 
 # The JupyterLab extension (extension/, TypeScript) -> workbench/labextension/ (committed, so

@@ -393,6 +393,7 @@ class ABTest:
     alpha: float
     winner: str | None = None          # arm, only when significant
     more_needed: int | None = None     # outcomes per arm still needed, when not significant
+    min_outcomes: int = 30             # no decision below this many outcomes in an arm
 
     def summary(self) -> str:
         a, b = self.estimates.get("A"), self.estimates.get("B")
@@ -403,15 +404,21 @@ class ABTest:
         head += f"; {self.test} p={self.p_value:.3g}"
         if self.winner:
             return head + f" < {self.alpha:g}: winner {self.winner} ({self.arms[self.winner]})"
-        return head + f" >= {self.alpha:g}: no winner yet; about {self.more_needed} more outcome(s) per arm needed"
+        smallest = min(a.n if a else 0, b.n if b else 0)
+        why = f"fewer than {self.min_outcomes} outcomes in an arm" if smallest < self.min_outcomes \
+            else f">= {self.alpha:g}"
+        return head + f" ({why}): no winner yet; about {self.more_needed} more outcome(s) per arm needed"
 
 
 def _v(e: Estimate | None) -> str:
     return "-" if e is None or e.value is None else f"{e.value:.3f}"
 
 
-def ab_test(joined: Joined, settings: ABSettings, training: dict[str, float] | None = None) -> ABTest | None:
-    """The A/B comparison of arms A and B (None when the log has no arms)."""
+def ab_test(joined: Joined, settings: ABSettings, training: dict[str, float] | None = None,
+            min_outcomes: int = 30) -> ABTest | None:
+    """The A/B comparison of arms A and B (None when the log has no arms). No winner is named
+    while an arm has fewer than `min_outcomes` outcomes: resampling tests are too optimistic on a
+    handful of rows."""
     import numpy as np
 
     arms = {a for a in joined.arm if a}
@@ -427,7 +434,7 @@ def ab_test(joined: Joined, settings: ABSettings, training: dict[str, float] | N
     metric = settings.metric or next((m for m in ("auc", "accuracy") if m in names), names[0] if names else "accuracy")
     estimates = {arm: next((e for e in ests if e.metric == metric), None) for arm, ests in report.per_model.items()}
     estimates = {k: v for k, v in estimates.items() if v is not None}
-    result = ABTest(metric, labels, estimates, None, None, "", settings.alpha)
+    result = ABTest(metric, labels, estimates, None, None, "", settings.alpha, min_outcomes=min_outcomes)
     a, b = estimates.get("A"), estimates.get("B")
     if a is None or b is None or a.value is None or b.value is None:
         return result
@@ -454,15 +461,18 @@ def ab_test(joined: Joined, settings: ABSettings, training: dict[str, float] | N
         tail = min((diffs <= 0).mean(), (diffs >= 0).mean())
         result.p_value = float(min(1.0, 2 * tail + 1 / (n + 1)))
         result.test = "bootstrap test"
-        se = float(diffs.std()) or 1e-9
+        # a bootstrap of a few rows can have no spread at all (both AUCs 1.0): never below the
+        # binomial SE of the two values (clipped away from 0 and 1), a conservative floor
+        floor = math.sqrt(sum(min(0.95, max(0.05, e.value)) * (1 - min(0.95, max(0.05, e.value))) / max(e.n, 1)
+                              for e in (a, b)))
+        se = max(float(diffs.std()), floor)
         effect = max(abs(result.difference), settings.min_effect)
         za, zb = NormalDist().inv_cdf(1 - settings.alpha / 2), NormalDist().inv_cdf(settings.power)
         per_arm = (a.n + b.n) / 2
         needed = math.ceil(per_arm * ((za + zb) * se / effect) ** 2)
-    if result.p_value < settings.alpha and better(result.difference):
-        result.winner = "B"
-    elif result.p_value < settings.alpha:
-        result.winner = "A"
+    smallest = min(a.n, b.n)
+    if smallest >= min_outcomes and result.p_value < settings.alpha:
+        result.winner = "B" if better(result.difference) else "A"
     else:
-        result.more_needed = max(1, needed - min(a.n, b.n))
+        result.more_needed = max(1, needed - smallest, min_outcomes - smallest)
     return result

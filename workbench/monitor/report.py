@@ -290,7 +290,7 @@ def monitor(spec: str, root: Path, *, since: str | None = None, rules_file: Path
         if feedback:
             joined = oc.join(subset, feedback)
             out.outcomes = oc.measure(joined, training)
-            out.ab = oc.ab_test(joined, settings["ab"], training)
+            out.ab = oc.ab_test(joined, settings["ab"], training, settings["min_outcomes"])
         return out
 
     result = measure(lines)

@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 CUDA_DRIVER := $(shell command -v nvidia-smi >/dev/null 2>&1 || test -e /proc/driver/nvidia && echo yes)
 NO_GPU_PINS := ^(cupy-cuda12x|cuda-pathfinder)==
 
-.PHONY: demo test install lint benchmark clean extension browser-deps prometheus-deps corpus test-lowest test-wheels
+.PHONY: demo test install lint benchmark clean extension browser-deps container-deps prometheus-deps corpus test-lowest test-wheels
 
 install: $(STAMP)
 
@@ -47,7 +47,7 @@ demo: install
 	@echo "results: pipelines/churn/products/ (executed task notebooks: pipelines/churn/products/*.ipynb)"
 	@echo "model:   pipelines/churn/package/ (MLflow model, Dockerfile, MODEL_CARD.md, model.onnx); serve it: .venv/bin/workbench serve churn"
 
-test: install browser-deps prometheus-deps
+test: install browser-deps container-deps prometheus-deps
 	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
@@ -89,6 +89,34 @@ ifeq ($(findstring not browser,$(PYTEST_ARGS))$(findstring not slow,$(PYTEST_ARG
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
 	  { echo "error: could not install chromium; the browser tests need it (apt-get install chromium)"; exit 2; }; }
+endif
+
+# The container test (tests/test_container.py) builds the packaged model's image with Debian's
+# podman (there is no Docker engine here): podman, runc and debootstrap from apt when missing, and
+# `default_ulimits = []` in containers.conf, without which `podman run` fails here ("setrlimit:
+# Operation not permitted"). Where nothing can be installed (no apt-get, not root and no sudo) it
+# says so and the test skips. `make test PYTEST_ARGS='-m "not container"'` (or "not slow") skips both.
+CONTAINERS_CONF := /etc/containers/containers.conf
+container-deps:
+ifeq ($(findstring not container,$(PYTEST_ARGS))$(findstring not slow,$(PYTEST_ARGS)),)
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	if [ -n "$$SUDO" ] && ! sudo -n true 2>/dev/null || ! command -v apt-get >/dev/null; then \
+	  command -v podman >/dev/null || echo "warning: podman is missing and cannot be installed here (apt-get as root); tests/test_container.py will skip"; \
+	  exit 0; fi; \
+	if ! command -v podman >/dev/null || ! command -v runc >/dev/null || \
+	   ! { command -v debootstrap || test -x /usr/sbin/debootstrap; } >/dev/null; then \
+	  echo "installing podman, runc and debootstrap (apt) for the container test"; \
+	  $$SUDO apt-get install -y -q podman runc debootstrap >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q podman runc debootstrap >/dev/null; } || \
+	  { echo "error: could not install podman runc debootstrap (apt-get); the container test needs them"; exit 2; }; \
+	fi; \
+	if ! grep -qs '^[[:space:]]*default_ulimits' $(CONTAINERS_CONF); then \
+	  echo "setting default_ulimits = [] in $(CONTAINERS_CONF) (podman run cannot set rlimits here)"; \
+	  $$SUDO mkdir -p $(dir $(CONTAINERS_CONF)); \
+	  if grep -qs '^\[containers\]' $(CONTAINERS_CONF); then \
+	    $$SUDO sed -i '/^\[containers\]/a default_ulimits = []' $(CONTAINERS_CONF); \
+	  else printf '[containers]\ndefault_ulimits = []\n' | $$SUDO tee -a $(CONTAINERS_CONF) >/dev/null; fi; \
+	fi
 endif
 
 # tests/test_prometheus.py runs Debian's prometheus and alertmanager against `workbench serve`.

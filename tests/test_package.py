@@ -84,8 +84,8 @@ def test_package_builds_the_folder(packaged):
     # the signature is on raw rows: the label and the engineered columns are not inputs
     assert Model.load(str(out / "model")).signature.inputs.input_names() == RAW
     docker = (out / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in docker and "model/requirements.txt" in docker
-    assert '"--env-manager", "local"' in docker
+    assert "ARG BASE_IMAGE=python:3.11-slim" in docker and "FROM ${BASE_IMAGE}" in docker
+    assert "model/requirements.txt" in docker and "--env-manager local" in docker  # built: test_container.py
 
 
 @pytest.mark.slow

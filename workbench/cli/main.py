@@ -849,7 +849,7 @@ def parser() -> argparse.ArgumentParser:
         "  model/         MLflow model (sklearn/xgboost/lightgbm/pytorch flavor, else pyfunc) with signature,\n"
         "                 input example (from the rows the run saw passed to the model's fit) and\n"
         "                 pinned requirements; needs no Workbench to load\n"
-        "  Dockerfile     MLflow's scoring server (python:3.11-slim, pinned requirements)\n"
+        "  Dockerfile     MLflow's scoring server (--build-arg BASE_IMAGE, default python:3.11-slim)\n"
         "  MODEL_CARD.md  intended use, data versions, parameters, metrics, limitations, lineage\n"
         "  model.onnx     scikit-learn models, with a parity check against the model\n\n"
         "With `features:FUNC` on the model's cell, FUNC's source ships with the model and the package\n"

@@ -79,3 +79,14 @@ def test_a_difference_downstream_of_a_nondeterministic_value_follows_from_it(tmp
     assert "reads values that change between runs of the notebook: y (task draw)" in rows["share"].detail
     assert rows["other"].status == "different"  # not downstream of `draw`: a real difference
     assert report.exit_code == 1
+
+
+def test_a_library_function_seeded_by_seed_is_named(tmp_path: Path) -> None:
+    """networkx's plot_mst draws `nx.spring_layout(G)`: its layout changes on every run, and verify
+    said "nothing in the code draws at random"."""
+    plan = _plan(tmp_path, [("import networkx as nx", "imports"),
+                            ("G = nx.path_graph(4)\npos = nx.spring_layout(G)\nfixed = nx.spring_layout(G, seed=1)\n"
+                             "ring = nx.circular_layout(G)", "task:draw")])
+    found = sources(plan, "draw")
+    assert [s.what for s in found] == ["spring_layout() called without seed"], found
+    assert describe(found)[1] == "add seed=0 (or the notebook's seed parameter): spring_layout(..., seed=0)"

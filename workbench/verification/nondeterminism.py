@@ -31,7 +31,8 @@ RANDOM_STATE_NAMES = ("RandomForest", "ExtraTrees", "GradientBoosting", "HistGra
                       "TSNE", "PCA", "TruncatedSVD", "NMF", "GaussianMixture", "XGB", "LGBM", "CatBoost",
                       "train_test_split", "ShuffleSplit", "StratifiedShuffleSplit", "resample", "make_classification",
                       "make_regression", "make_blobs", "Perceptron", "RandomizedSearchCV", "SVC", "LinearSVC")
-LIBRARIES = ("sklearn", "xgboost", "lightgbm", "catboost", "imblearn", "umap")
+LIBRARIES = ("sklearn", "xgboost", "lightgbm", "catboost", "imblearn", "umap", "networkx", "scipy")
+SEED_PARAMETERS = ("random_state", "seed")  # scikit-learn's and scipy's; networkx's (spring_layout(G, seed=...))
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ def _imports(plan) -> dict[str, str]:
     return names
 
 
-def _takes_random_state(dotted: str) -> bool | None:
-    """Whether the class or function at `dotted` takes random_state (None: cannot tell)."""
+def _seed_parameter(dotted: str) -> str | None:
+    """The parameter that seeds the class or function at `dotted` ('' when it takes none; None: cannot tell)."""
     import importlib
     import inspect
 
@@ -82,7 +83,8 @@ def _takes_random_state(dotted: str) -> bool | None:
         return None
     try:
         obj = getattr(importlib.import_module(module), attr)
-        return "random_state" in inspect.signature(obj).parameters
+        parameters = inspect.signature(obj).parameters
+        return next((p for p in SEED_PARAMETERS if p in parameters), "")
     except Exception:  # noqa: BLE001 - not importable here: fall back to the names
         return None
 
@@ -93,8 +95,8 @@ def _resolve(name: str, imports: dict[str, str]) -> str:
     return f"{origin}.{rest}" if rest else origin
 
 
-def _seeded(kwargs: dict) -> bool:
-    value = kwargs.get("random_state")
+def _seeded(kwargs: dict, parameter: str = "random_state") -> bool:
+    value = kwargs.get(parameter)
     return value is not None and not (isinstance(value, ast.Constant) and value.value is None)
 
 
@@ -147,12 +149,13 @@ def _cell_sources(cell, imports: dict[str, str], seeded: set[str]) -> list[Sourc
                 "Thread", "ThreadPoolExecutor", "ProcessPoolExecutor", "Pool"):
             found.append(Source("threads", cell.index, f"{name}() runs work in parallel",
                                 "collect the results in a fixed order (sorted, or map instead of as_completed)"))
-        takes = _takes_random_state(dotted)
-        if takes is None:
-            takes = any(last.startswith(n) for n in RANDOM_STATE_NAMES)
-        if takes and not _seeded(kwargs):
-            found.append(Source("estimator", cell.index, f"{last}() built without random_state",
-                                f"add random_state=0 (or the notebook's seed parameter): {last}(..., random_state=0)"))
+        seed = _seed_parameter(dotted)
+        if seed is None:
+            seed = "random_state" if any(last.startswith(n) for n in RANDOM_STATE_NAMES) else ""
+        if seed and not _seeded(kwargs, seed):
+            made = "built" if last[:1].isupper() else "called"
+            found.append(Source("estimator", cell.index, f"{last}() {made} without {seed}",
+                                f"add {seed}=0 (or the notebook's seed parameter): {last}(..., {seed}=0)"))
     return found
 
 

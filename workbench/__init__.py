@@ -10,15 +10,15 @@ from workbench.core.version import __version__ as __version__
 __all__ = [
     "__version__",
     # the Python API (workbench.api)
-    "export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "trace", "verify",
+    "export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "score", "sweep", "trace", "verify",
     # for task code (workbench.runtime)
     "device_name", "log_metric", "to_host", "xp",
     # `%load_ext workbench`
     "load_ipython_extension",
 ]
 
-_API = frozenset(("export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "trace",
-                  "verify"))
+_API = frozenset(("export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "score", "sweep",
+                  "trace", "verify"))
 
 
 def __getattr__(name: str):

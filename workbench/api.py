@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from workbench.core.events import EventHandler
     from workbench.core.plan import Plan
+    from workbench.deploy.batch import ScoreResult
     from workbench.deploy.package import PackageResult
     from workbench.deploy.registry import PromoteResult
     from workbench.verification.devices import DeviceReport
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from workbench.workflows.targets import Exported
     from workbench.workflows.trace import TraceResult
 
-__all__ = ["export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "sweep", "trace", "verify"]
+__all__ = ["export", "lineage", "package", "plan", "promote", "rerun", "run", "runs", "score", "sweep", "trace", "verify"]
 
 Params = "Mapping[str, Any] | Sequence[str] | None"  # {name: value} or ["NAME=VALUE", ...]
 
@@ -207,3 +208,22 @@ def lineage(product: str, *, run: str | None = None, root: str | Path | None = N
     from workbench.workflows.history import lineage_of
 
     return lineage_of(product, run, Path(root) if root else None)
+
+
+def score(model: str, input: str | Path, output: str | Path, *, executor: str = "local",
+          scheduler: str | None = None, chunk_rows: int = 50_000, log: bool = True, log_sample: float = 1.0,
+          name: str | None = None, root: str | Path | None = None,
+          on_event: EventHandler | None = None) -> ScoreResult:
+    """Score the CSV/Parquet file or folder `input` with `model` (NAME@ALIAS, NAME/VERSION, NAME or a
+    model folder, as `serve` takes it) into `output` (a .csv or .parquet file, else a folder of
+    parts) in chunks of `chunk_rows` rows (`workbench score`); the packaged model's predict applies its
+    feature function. `executor="dask"`: chunks scored on the cluster at `scheduler`, else a local one.
+    The scored rows go to the request log `workbench monitor` reads (`log_sample`: the fraction).
+    Returns a ScoreResult: `.rows`, `.chunks`, `.seconds`, `.rows_per_s`, `.log`, `.summary()`;
+    `on_event` gets ScoreProgress per chunk and ScoreFinished."""
+    from workbench.deploy.batch import score as score_
+    from workbench.provenance import records as rec
+
+    return score_(model, input, output, root=Path(root) if root else rec.project_root(Path.cwd()),
+                  executor=executor, scheduler=scheduler, chunk_rows=chunk_rows, log=log, log_sample=log_sample,
+                  name=name, on_event=on_event)

@@ -378,7 +378,8 @@ def _events_option(s) -> None:
     s.add_argument("--events", choices=["text", "jsonl"], default="text",
                    help="how progress is reported: text lines on stderr (default), or jsonl: one JSON "
                    "object per event on stdout (task_started, task_finished, task_skipped, task_failed, "
-                   "run_finished, verify_row, verify_finished, package_finished, message) and nothing "
+                   "run_finished, verify_row, verify_finished, package_finished, score_progress, score_finished, "
+                   "message) and nothing "
                    "else there; what the command prints otherwise comes as message events of level "
                    "output, an error as a message of level error (exit status as without it)")
 
@@ -518,6 +519,53 @@ def cmd_serve(args) -> int:
                               follow_every=None if args.no_follow else args.follow_every, seed=args.seed, name=args.name,
                               report_every=args.report_every, track=not args.no_track,
                               log_sample=args.log_sample), progress=_progress)
+
+
+class _ProgressBar:
+    """`workbench score`'s progress on stderr: a redrawn bar on a terminal, a line every few seconds
+    otherwise (a CI log); other events go on to the command's event sink."""
+
+    def __init__(self, events: _Events, width: int = 30) -> None:
+        self.events, self.width = events, width
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, event) -> None:
+        from workbench.core.events import ScoreFinished, ScoreProgress
+
+        if self.events.jsonl or not isinstance(event, ScoreProgress | ScoreFinished):
+            self.events(event)
+            return
+        if isinstance(event, ScoreFinished):
+            if self._drawn and self.tty:
+                print(file=sys.stderr, flush=True)
+            return
+        now = time.monotonic()
+        if not self.tty and now - self._last < 5:
+            return
+        self._last = now
+        rate = event.rows / event.seconds if event.seconds else 0.0
+        if event.total_rows:
+            done = min(1.0, event.rows / event.total_rows)
+            bar = "#" * int(done * self.width)
+            text = (f"[{bar:<{self.width}}] {done:6.1%} {event.rows:,}/{event.total_rows:,} rows, "
+                    f"{rate:,.0f} rows/s")
+        else:
+            text = f"{event.rows:,} rows in {event.chunks} chunk(s), {rate:,.0f} rows/s"
+        print(("\r" + text) if self.tty else text, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        self._drawn = True
+
+
+def cmd_score(args) -> int:
+    from workbench import api
+
+    events = _events(args)
+    result = api.score(args.model, args.input, args.output, executor=args.executor, scheduler=args.scheduler,
+                       chunk_rows=args.chunk_rows, log=not args.no_log, log_sample=args.log_sample,
+                       name=args.name, on_event=_ProgressBar(events))
+    events.out(result.summary())
+    return 0
 
 
 def _pipeline_folder(target: str) -> Path:
@@ -998,9 +1046,6 @@ def parser() -> argparse.ArgumentParser:
                    help="MODEL as NAME@ALIAS: check the alias this often; when `workbench promote` moves it, the "
                    "new version is loaded beside the old and takes over once it answers (default 10)")
     s.add_argument("--no-follow", action="store_true", help="MODEL as NAME@ALIAS: keep the version it named at start")
-    second.add_argument("--ab", metavar="MODEL2:PERCENT",
-                        help="A/B test: MODEL2 (arm B) answers PERCENT%% of requests, chosen by a hash of the "
-                        "X-Workbench-Route-Key header or the request id; `workbench monitor` compares the arms")
     second.add_argument("--ab", metavar="MODEL2:PERCENT",
                         help="A/B test: MODEL2 (arm B) answers PERCENT%% of requests, chosen by a hash of the "
                         "X-Workbench-Route-Key header or the request id; `workbench monitor` compares the arms")

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 __all__ = [
-    "EVENTS_SCHEMA", "Event", "EventHandler", "Message", "PackageFinished", "RunFinished", "TaskFailed",
-    "TaskFinished", "TaskSkipped", "TaskStarted", "VerifyFinished", "VerifyRow", "from_dict", "say", "text",
+    "EVENTS_SCHEMA", "Event", "EventHandler", "Message", "PackageFinished", "RunFinished", "ScoreFinished",
+    "ScoreProgress", "TaskFailed", "TaskFinished", "TaskSkipped", "TaskStarted", "VerifyFinished", "VerifyRow",
+    "from_dict", "say", "text",
 ]
 
 EVENTS_SCHEMA = "workbench.events/1"
@@ -130,11 +131,34 @@ class PackageFinished(Event):
     files: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ScoreProgress(Event):
+    """`workbench score`: a chunk was scored and written (the CLI draws its progress bar from these)."""
+
+    kind: ClassVar[str] = "score_progress"
+    rows: int                      # rows scored so far
+    chunks: int
+    seconds: float
+    total_rows: int | None = None  # known up front for Parquet inputs only
+
+
+@dataclass(frozen=True)
+class ScoreFinished(Event):
+    kind: ClassVar[str] = "score_finished"
+    model: str
+    output: str
+    rows: int
+    chunks: int
+    seconds: float
+    rows_per_s: float
+    log: str | None = None         # the request log the rows went to (None: not logged)
+
+
 EventHandler = Callable[[Event], None]
 
 KINDS: dict[str, type[Event]] = {cls.kind: cls for cls in (
     Message, TaskStarted, TaskFinished, TaskSkipped, TaskFailed, RunFinished, VerifyRow, VerifyFinished,
-    PackageFinished)}
+    PackageFinished, ScoreProgress, ScoreFinished)}
 
 
 def from_dict(data: dict[str, Any]) -> Event:

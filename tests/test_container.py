@@ -176,15 +176,22 @@ def packaged(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def image(base_image, packaged) -> str:
-    """The package's Dockerfile built as is, on the local base (`--build-arg BASE_IMAGE`)."""
+def image(base_image, packaged):
+    """The package's Dockerfile built as is, on the local base (`--build-arg BASE_IMAGE`).
+
+    Tagged twice: this run's own tag (removed at the end; a concurrent run cannot take it away) and
+    IMAGE, which holds podman's layer cache for the next run. The image IMAGE named before, once no
+    tag is left on it, is removed: its own top layers only, the shared ones stay cached."""
+    mine = f"{IMAGE.rsplit(':', 1)[0]}:run-{os.getpid()}"
     previous = podman("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
-    podman("build", "--isolation=chroot", "--layers", "--build-arg", f"BASE_IMAGE={base_image}", "-t", IMAGE,
-           str(packaged["out"]), timeout=1200, check=True)
+    podman("build", "--isolation=chroot", "--layers", "--build-arg", f"BASE_IMAGE={base_image}", "-t", mine,
+           "-t", IMAGE, str(packaged["out"]), timeout=1200, check=True)
     current = podman("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
-    if previous and previous != current:
-        podman("rmi", previous)  # the last test's image (its own layers only: the shared ones stay cached)
-    return IMAGE
+    if previous and previous != current and \
+            podman("image", "inspect", "--format", "{{len .RepoTags}}", previous).stdout.strip() == "0":
+        podman("rmi", previous)
+    yield mine
+    podman("rmi", mine)
 
 
 def _free_port() -> int:

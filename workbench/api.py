@@ -125,6 +125,8 @@ def rerun(notebook: str | Path, params: Params = None, *, output: str | Path | N
     """Run the notebook itself top to bottom with `params` injected, as a tracked run (`workbench
     rerun`). Returns a RerunOutcome: `status`, `run_id`, `record`, `metrics`, `executed_notebook`
     (kept at `output`, by default under .workbench/reruns/<run id>/), `error` when a cell failed."""
+    from dataclasses import replace
+
     from workbench.provenance import records as rec
     from workbench.refactor.params import parse_overrides
     from workbench.workflows.rerun import rerun_notebook
@@ -135,7 +137,11 @@ def rerun(notebook: str | Path, params: Params = None, *, output: str | Path | N
     overrides = parse_overrides(param_pairs(params), plan_.parameters, plan_.notebook,
                                 {c.index: c.id for c in plan_.cells})
     path = Path(notebook)
-    root = rec.project_root(default_pipeline_dir(notebook), path)
+    folder = default_pipeline_dir(notebook)
+    # the name of the notebook's pipeline (its folder's: a second model.ipynb's is churn_model), so
+    # that its runs and MLflow experiment are the pipeline's
+    plan_ = replace(plan_, name=folder.name)
+    root = rec.project_root(folder, path)
     return rerun_notebook(path, plan_, overrides, root, output=Path(output) if output else None, version=version,
                           tracking=tracking_mode(tracking), on_event=on_event)
 

@@ -173,7 +173,14 @@ class Plan:
 
 
 def slug(text: str) -> str:
-    name = re.sub(r"[^0-9A-Za-z]+", "_", text.strip().lower()).strip("_")
+    """A Python-identifier-like name for a task or a pipeline (`pipelines/<slug>/`, its runs, its
+    MLflow experiment). Accented letters keep their base letter (`modèle 1` is `modele_1`, not
+    `mod_le_1`): a folder or heading in Spanish or French stays readable."""
+    import unicodedata
+
+    ascii_text = "".join(unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode("ascii") or "_"
+                         for c in text)
+    name = re.sub(r"[^0-9A-Za-z]+", "_", ascii_text.strip().lower()).strip("_")
     if not name:
         return "task"
     return name if not name[0].isdigit() else "t_" + name

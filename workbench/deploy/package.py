@@ -87,19 +87,20 @@ class PackageResult:
 def pipeline_dir(target: Path) -> Path:
     """The pipeline folder of a notebook (pipelines/<name>/ beside the working directory or the
     project root) or the folder itself."""
-    from workbench.core.plan import slug
     from workbench.core.project import project_root
+    from workbench.refactor.export import pipeline_dir_for
 
     target = Path(target)
     if target.suffix != ".ipynb":
         return target.resolve()
-    name = slug(target.stem)
-    candidates = [Path.cwd() / "pipelines" / name, project_root(target.parent, target) / "pipelines" / name]
+    # the folder of this notebook's own pipeline (not that of another notebook of the same name)
+    bases = [Path.cwd(), project_root(target.parent, target), target.resolve().parent]
+    candidates = [pipeline_dir_for(target, base / "pipelines") for base in bases]
     for folder in candidates:
         if (folder / "plan.json").is_file():
             return folder.resolve()
-    raise PackageError(f"{target} has not been run: no pipelines/{name}/ next to it",
-                       hint=f"run it first: workbench run {target}")
+    raise PackageError(f"{target} has not been run: no {candidates[0].relative_to(Path.cwd()).as_posix()}/ "
+                       "next to it", hint=f"run it first: workbench run {target}")
 
 
 def choose_record(root: Path, plan: Plan, pipeline: Path, run_id: str | None) -> dict:

@@ -147,9 +147,13 @@ def fill_template(template: str, values: dict) -> str | None:
 
 def notebook_dir_of(pipeline: Path) -> Path:
     """The tasks' working directory, as pipeline.yaml says (`cwd: "{{here}}/..."`)."""
-    text = (pipeline / "pipeline.yaml").read_text()
-    m = re.search(r'cwd: "\{\{here\}\}/?([^"]*)"', text)
-    return (pipeline / m.group(1)).resolve() if m else pipeline.resolve()
+    text = (pipeline / "pipeline.yaml").read_text(encoding="utf-8")
+    m = re.search(r'cwd: ("\{\{here\}\}(?:[^"\\]|\\.)*")', text)
+    if not m:
+        return pipeline.resolve()
+    # export writes the value as JSON (a YAML double-quoted string): a folder named `Análisis` is
+    # `An\u00e1lisis` there, and must be decoded, not taken as written
+    return (pipeline / json.loads(m.group(1))[len("{{here}}"):].lstrip("/")).resolve()
 
 
 def _why_run(name: str, key: str, keys: _Keys, recorded: dict | None, force: bool) -> str:

@@ -161,7 +161,7 @@ def trace_notebook(notebook: Path, plan: Plan, overrides: dict, workdir: Path) -
     executed = workdir / "trace-executed.ipynb"
     started = time.perf_counter()
     try:
-        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent)
+        execute(instrumented, executed, overrides, plan.kernel, notebook.resolve().parent, shown=plan.notebook)
     except papermill.PapermillExecutionError as exc:
         raise RunError(f"the notebook itself failed under papermill: {exc.ename}: {exc.evalue}",
                        detail=f"executed notebook with the traceback: {executed}",

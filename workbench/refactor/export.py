@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan, Task
+from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan, Task, slug
 from workbench.core.secrets import env_name, is_secret, scrub_text
 from workbench.core.version import DISTRIBUTION, __version__
 from workbench.refactor.requirements import distributions, installed_version, top_level_modules
@@ -78,7 +79,10 @@ def render_task(plan: Plan, task: Task) -> str:
         "#   kernelspec:",
         "#     display_name: Python 3",
         "#     language: python",
-        f"#     name: {plan.kernel or 'python3'}",
+        # always python3: tasks run in Workbench's own Python (ploomber-engine, in-process), never in
+        # the notebook's kernel, and Ploomber refuses a kernel name not installed where it runs (a
+        # conda env's `conda-env-ds-py`, a kernel of the author's machine)
+        "#     name: python3",
         "# ---",
         "",
         "# %% [markdown]",
@@ -291,9 +295,89 @@ def sha256_of(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export(plan: Plan, directory: str | Path, notebook_path: str | Path, force: bool = False) -> ExportResult:
-    """Write the Ploomber project for `plan` into `directory` (files that did not change are left)."""
+def exported_from(directory: str | Path) -> Path | None:
+    """The notebook whose pipeline `directory` holds, or None where none was exported: the manifest
+    names the file, pipeline.yaml its folder (relative to the pipeline, so it survives a move of
+    the project)."""
     directory = Path(directory)
+    try:
+        name = json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("notebook")
+        text = (directory / "pipeline.yaml").read_text(encoding="utf-8")
+    except (OSError, ValueError, AttributeError):
+        return None
+    m = re.search(r'cwd: ("\{\{here\}\}(?:[^"\\]|\\.)*")', text)
+    if not isinstance(name, str) or not name or not m:
+        return None
+    return (directory / json.loads(m.group(1))[len("{{here}}"):].lstrip("/")).resolve() / PurePosixPath(name).name
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _belongs(folder: Path, notebook: Path) -> bool:
+    """May `notebook`'s pipeline be written to `folder`: nothing exported there, or exported from
+    this notebook, or from one that no longer exists (moved or renamed: its pipeline is stale)."""
+    owner = exported_from(folder)
+    return owner is None or owner == notebook or not owner.exists()
+
+
+def _candidates(notebook: Path) -> list[str]:
+    """Pipeline names for `notebook`, plainest first: its name, then prefixed by its folders'
+    (`churn/model.ipynb`: `model`, `churn_model`, `analysis_churn_model`, ...)."""
+    names, prefix = [slug(notebook.stem)], slug(notebook.stem)
+    for folder in [notebook.parent, *notebook.parent.parents][:3]:
+        if not folder.name:
+            break
+        prefix = f"{slug(folder.name)}_{prefix}"
+        names.append(prefix)
+    return names
+
+
+def free_name(notebook: str | Path, base: str | Path) -> str:
+    """The first of `notebook`'s candidate names whose folder under `base` is free for it."""
+    notebook, base = Path(notebook).resolve(), Path(base)
+    names = _candidates(notebook)
+    return next((n for n in names if _belongs(base / n, notebook)), names[-1])
+
+
+def pipeline_dir_for(notebook: str | Path, base: str | Path = "pipelines") -> Path:
+    """Where `notebook`'s pipeline goes under `base` (pipelines/): pipelines/<notebook name>/, unless
+    that holds the pipeline of another notebook of the same name (`sales/model.ipynb` and
+    `churn/model.ipynb`): then the one already exported from this notebook, else the first free
+    of pipelines/churn_model/, pipelines/analysis_churn_model/... Two notebooks never share a
+    pipeline, nor its runs, MLflow experiment and registered model (all named after the folder)."""
+    base = Path(base)
+    resolved = Path(notebook).resolve()
+    names = _candidates(resolved)
+    if _belongs(base / names[0], resolved):
+        return base / names[0]
+    if base.is_dir():  # exported before to a folder of its own (by this rule or with -o)
+        for folder in sorted(base.iterdir()):
+            if folder.name != names[0] and exported_from(folder) == resolved:
+                return base / folder.name
+    return base / free_name(resolved, base)
+
+
+def named_after(plan: Plan, directory: str | Path) -> Plan:
+    """The plan named after its pipeline folder: `-o pipelines/churn_model` (or the folder of a
+    second model.ipynb) is pipeline churn_model, whose runs, MLflow experiment and registered model
+    are its own, not pipelines/model's."""
+    from dataclasses import replace
+
+    name = slug(Path(directory).resolve().name)
+    return plan if name == plan.name else replace(plan, name=name)
+
+
+def export(plan: Plan, directory: str | Path, notebook_path: str | Path, force: bool = False) -> ExportResult:
+    """Write the Ploomber project for `plan` into `directory` (files that did not change are left);
+    plan.json names the pipeline after the folder (named_after)."""
+    directory = Path(directory)
+    plan = named_after(plan, directory)
     notebook_dir = Path(notebook_path).resolve().parent
     rel = os.path.relpath(notebook_dir, directory.resolve())
     files = {
@@ -306,6 +390,15 @@ def export(plan: Plan, directory: str | Path, notebook_path: str | Path, force: 
     for task in plan.tasks:
         files[f"tasks/{task.name}.py"] = render_task(plan, task)
 
+    owner = exported_from(directory)
+    if owner is not None and owner != Path(notebook_path).resolve() and owner.exists():
+        own = directory.parent / free_name(notebook_path, directory.parent)
+        raise ExportConflict(
+            f"{_shown(directory)}: holds the pipeline of another notebook, {_shown(owner)}; exporting "
+            f"{_shown(Path(notebook_path))} there would overwrite it",
+            hint=f"give it a folder of its own: -o {_shown(own)} (a pipeline is named after its folder, and so "
+            "are its runs, MLflow experiment and registered model), or rename the notebook",
+        )
     manifest_path = directory / MANIFEST
     manifest = {}
     if manifest_path.exists():

@@ -319,7 +319,17 @@ def parse_notebook(raw: bytes, shown: str) -> Notebook:
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     if is_kale_notebook(metadata, cells):
         _read_as_kale(cells)
-    kernel = (metadata.get("kernelspec") or {}).get("name")
+    spec = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
+    kernel = spec.get("name") if isinstance(spec.get("name"), str) else None
+    info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
+    language = spec.get("language") or info.get("name")
+    if isinstance(language, str) and language.strip().lower() not in ("python", "python3", "ipython", ""):
+        raise PlanError(
+            f"its language is {language} (kernel {kernel or 'unnamed'}): Workbench makes pipelines of Python notebooks",
+            hint="if its code is Python, pick a Python kernel (JupyterLab: Kernel > Change Kernel, then save); "
+            "a missing or unknown Python kernel is fine (python3 runs it)",
+            location=where,
+        )
     return Notebook(shown, cells, hashlib.sha256(raw).hexdigest(), kernel)
 
 

@@ -149,7 +149,8 @@ def execute(notebook: Path, plan: Plan, overrides: dict, output: Path,
                  + (" with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()) if overrides else "") + " ..."))
     started = time.perf_counter()
     try:
-        papermill_exec.execute(running, output, overrides, plan.kernel, notebook.resolve().parent)
+        papermill_exec.execute(running, output, overrides, plan.kernel, notebook.resolve().parent,
+                               shown=plan.notebook)
     except papermill.PapermillExecutionError as exc:
         error = _failure(exc, output, plan)
         clean(output)

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
@@ -393,12 +393,17 @@ def sweep_target(kind: str, target: str | Path, pairs: list[str] | None = None, 
     metric, direction = parse_rank(rank)
     pipeline = notebook = None
     if kind == "pipeline":
-        pipeline = export_notebook(target, output, False, plan=plan).directory.resolve() if is_notebook \
-            else Path(target).resolve()
+        if is_notebook:
+            exported = export_notebook(target, output, False, plan=plan)
+            plan, pipeline = exported.plan, exported.directory.resolve()  # named after its folder
+        else:
+            pipeline = Path(target).resolve()
         root = rec.project_root(pipeline, Path(target) if is_notebook else None)
     else:
         notebook = Path(target)
-        root = rec.project_root(default_pipeline_dir(target), notebook)
+        folder = default_pipeline_dir(target)
+        plan = replace(plan, name=folder.name)  # the runs of its pipeline's name, as api.rerun
+        root = rec.project_root(folder, notebook)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run_sweep(kind, plan, values, root=root, metric=metric, direction=direction, pipeline=pipeline,

@@ -65,10 +65,11 @@ def trace_project(notebook: str | Path) -> Path:
 
 
 def default_pipeline_dir(notebook: str | Path) -> Path:
-    """pipelines/<notebook name>/ (relative to the working directory)."""
-    from workbench.core.plan import slug
+    """pipelines/<notebook name>/ (relative to the working directory), or, where that holds the
+    pipeline of another notebook of the same name, one of its own (refactor.export.pipeline_dir_for)."""
+    from workbench.refactor.export import pipeline_dir_for
 
-    return Path("pipelines") / slug(Path(notebook).stem)
+    return pipeline_dir_for(notebook, Path("pipelines"))
 
 
 def pipeline_folder(target: str | Path) -> Path:
@@ -92,10 +93,10 @@ def export_notebook(notebook: str | Path, output: str | Path | None = None, forc
                     plan: Plan | None = None) -> Exported:
     """Write the Ploomber project of a notebook (only the files that changed); ExportConflict when
     a hand-edited file would be overwritten without `force`."""
-    from workbench.refactor.export import export
+    from workbench.refactor.export import export, named_after
 
-    plan = plan or plan_notebook(notebook)
     out = Path(output) if output else default_pipeline_dir(notebook)
+    plan = named_after(plan or plan_notebook(notebook), out)  # as plan.json names it
     result = export(plan, out, str(notebook), force=force)
     return Exported(out, plan, list(result.written), list(result.unchanged), list(result.backups),
                     list(result.removed))

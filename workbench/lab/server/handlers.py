@@ -90,9 +90,11 @@ def resolve(root: Path, path: object, what: str = "path", *, suffixes: tuple[str
 
 
 def _default_pipeline(root: Path, notebook: str) -> Path:
-    from workbench.core.plan import slug
+    """Where `workbench run NOTEBOOK` from the Jupyter root puts its pipeline (pipelines/<name>/,
+    or a folder of its own when another notebook of the same name has that one)."""
+    from workbench.refactor.export import pipeline_dir_for
 
-    return root / "pipelines" / slug(PurePosixPath(notebook).stem)
+    return pipeline_dir_for(root / PurePosixPath(notebook), root / "pipelines")
 
 
 def runs_root(root: Path, pipeline: str | None) -> Path:

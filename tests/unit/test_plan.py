@@ -148,7 +148,7 @@ def test_a_parameter_computed_from_an_import_brings_the_import(plan_of):
     code = render_task(plan, task)
     assert code.index("import math") < code.index("r = math.pi * 2") < code.index("y = r + k")
     namespace: dict = {}
-    exec(code.replace("from workbench.runtime import save", "save = lambda *a: None")
+    exec(code.replace("from workbench.runtime import save", "save = lambda *a, **k: None")
          .replace("product = None", "product = {'y': None}"), namespace)
     assert namespace["y"] == math.pi * 2 + 3 + 9
 

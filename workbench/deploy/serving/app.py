@@ -329,7 +329,11 @@ async def probe(slot: ModelSlot, body: bytes, content_type: str = "application/j
     if scored.status != 200:
         text = scored.body.decode("utf-8", "replace")
         try:
-            text = str(json.loads(text).get("message", text))
+            error = json.loads(text)
+            text = str(error.get("message", text))
+            last = [line for line in str(error.get("stack_trace") or "").splitlines() if line.strip()]
+            if last:  # the model's own exception first ("RuntimeError: ..."), then MLflow's words
+                text = f"{last[-1].strip()} ({text})"
         except (ValueError, AttributeError):
             pass
         if "Original exception" in text:  # MLflow's preamble first, the model's own error last

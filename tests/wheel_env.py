@@ -78,6 +78,18 @@ def clean_env(venv: Path) -> dict[str, str]:
     return env
 
 
+def interpreter(name: str) -> str:
+    """The executable `name` runs: a pyenv shim of a version that is installed but not selected
+    (`python3.13` beside a global 3.11) fails, so look in pyenv's versions too."""
+    proc = run([name, "-c", "import sys; print(sys.executable)"], check=False)
+    if proc.returncode == 0:
+        return proc.stdout.strip()
+    found = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob(f"versions/*/bin/{name}"))
+    if not found:
+        raise AssertionError(f"{name} not found (nor in pyenv's versions): {proc.stderr.strip()}")
+    return str(found[-1])
+
+
 def install(wheel: Path, venv: Path, choice: Choice) -> float:
     """A fresh venv at `venv` with the wheel (and the samples extra: the sample notebooks use
     scikit-learn and matplotlib) installed by `choice.installer`; the seconds it took."""
@@ -88,12 +100,12 @@ def install(wheel: Path, venv: Path, choice: Choice) -> float:
         constraints = ["-c", ROOT / "requirements.lock"]
     start = time.monotonic()
     if choice.installer == "pip":
-        run([choice.python, "-m", "venv", venv])
+        run([interpreter(choice.python), "-m", "venv", venv])
         run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
              requirement, *constraints], cwd=venv.parent)
     else:
         uv = Path(sys.executable).parent / "uv"
-        run([uv, "venv", "-q", "--python", choice.python, venv])
+        run([uv, "venv", "-q", "--no-python-downloads", "--python", interpreter(choice.python), venv])
         run([uv, "pip", "install", "-q", "--python", venv / "bin" / "python", requirement, *constraints],
             cwd=venv.parent)
     return time.monotonic() - start

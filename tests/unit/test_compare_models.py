@@ -351,3 +351,23 @@ def test_artists_in_no_figure_compare_by_what_they_would_draw() -> None:
     assert compare(mlines.Line2D([], [], **star), mlines.Line2D([], [], **star)).status == EQUAL
     other = compare(mlines.Line2D([], [], **star), mlines.Line2D([], [], **{**star, "marker": "o"}))
     assert other.status == DIFFERENT and other.detail == "marker: '*' vs 'o'", other
+
+
+def test_two_loaded_copies_of_one_figure_are_drawn_once() -> None:
+    """A task's `fig`, `ax` and `axs` are separate products: each loads its own copy of one figure, and
+    drawing each copy made up most of verify's time (matplotlib's arranging_axes: 54 draws)."""
+    import pickle
+
+    import cloudpickle
+
+    from workbench.verification import figures
+
+    figure = _figure([1.0, 2.0, 3.0])
+    axes = figure.axes[0]
+    copy_a = pickle.loads(cloudpickle.dumps(figure))
+    copy_b = pickle.loads(cloudpickle.dumps(axes)).figure
+    assert figures.fingerprint(copy_a) == figures.fingerprint(copy_b) is not None
+    assert compare(copy_a, copy_b).status == EQUAL and compare(copy_a, figure).status == EQUAL
+    axes.plot([0, 1], [3, 0])  # the figure changed: another state, drawn again, and different
+    assert figures.fingerprint(pickle.loads(cloudpickle.dumps(figure))) != figures.fingerprint(copy_a)
+    assert compare(copy_a, figure).status == DIFFERENT

@@ -367,6 +367,8 @@ def test_two_loaded_copies_of_one_figure_are_drawn_once() -> None:
     copy_a = pickle.loads(cloudpickle.dumps(figure))
     copy_b = pickle.loads(cloudpickle.dumps(axes)).figure
     assert figures.fingerprint(copy_a) == figures.fingerprint(copy_b) is not None
+    with figures.memo():  # as verify compares products: each copy pickled once, one state drawn once
+        assert compare(copy_a, copy_b).status == EQUAL and compare(copy_b, copy_a).status == EQUAL
     assert compare(copy_a, copy_b).status == EQUAL and compare(copy_a, figure).status == EQUAL
     axes.plot([0, 1], [3, 0])  # the figure changed: another state, drawn again, and different
     assert figures.fingerprint(pickle.loads(cloudpickle.dumps(figure))) != figures.fingerprint(copy_a)

@@ -90,18 +90,33 @@ def _root(artist: Any) -> Any:
 # of one figure once loaded, and drawing is nearly all of verify's comparison time (matplotlib's
 # arranging_axes example: 54 draws, 23 of its 25 seconds). Bounded: an image is width x height x 4 bytes.
 _DRAWN: dict[tuple, Any] = {}
-_PRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PRINTS: weakref.WeakKeyDictionary | None = None  # per figure object, only inside memo()
+
+
+@contextlib.contextmanager
+def memo() -> Any:
+    """Inside, a figure object's fingerprint is computed once: for verify's comparison of loaded
+    products, which nothing changes meanwhile. Outside, every call pickles again (a figure the
+    caller changed between two comparisons is another state)."""
+    global _PRINTS
+    outer = _PRINTS
+    _PRINTS = weakref.WeakKeyDictionary() if outer is None else outer
+    try:
+        yield
+    finally:
+        _PRINTS = outer
+        if outer is None:
+            _DRAWN.clear()
 _DRAWN_MAX = 16
 
 
 def fingerprint(figure: Any) -> bytes | None:
     """The figure's state as pickle bytes, less what never changes a picture and differs between two
     loaded copies of one figure: its callback registries and its pyplot number. None: not picklable
-    by the standard pickler (a lambda formatter: drawn every time). Memoised per figure object."""
-    try:
-        return _PRINTS[figure]
-    except (KeyError, TypeError):
-        pass
+    by the standard pickler (a lambda formatter: drawn every time). Memoised per object in memo()."""
+    if _PRINTS is not None:
+        with contextlib.suppress(KeyError, TypeError):
+            return _PRINTS[figure]
     import hashlib
     import io
     import pickle
@@ -124,8 +139,9 @@ def fingerprint(figure: Any) -> bytes | None:
         digest = None
     finally:
         figure._number = number
-    with contextlib.suppress(TypeError):
-        _PRINTS[figure] = digest
+    if _PRINTS is not None:
+        with contextlib.suppress(TypeError):
+            _PRINTS[figure] = digest
     return digest
 
 

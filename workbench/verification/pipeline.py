@@ -210,31 +210,38 @@ def compare_products(plan: Plan, pipeline: Path, snapshots: Path, ignore: frozen
 def compare_folders(plan: Plan, snapshots: Path, products: Path, ignore: frozenset[str] = frozenset(),
                     other: str = "the pipeline") -> list[Row]:
     """Every product in `snapshots` (the notebook's) against the same in `products` (TASK/NAME)."""
+    from workbench.verification import figures
+
+    with figures.memo():  # a figure loaded as fig, ax and axs is fingerprinted and drawn once
+        return [row for name in plan.order for row in _compare_task(plan.task(name), snapshots, products,
+                                                                    ignore, other)]
+
+
+def _compare_task(task, snapshots: Path, products: Path, ignore: frozenset[str], other: str) -> list[Row]:
     from workbench.runtime import load
     from workbench.runtime.products import NotSaved, ProductError
     from workbench.verification.compare import compare
 
     rows = []
-    for name in plan.order:
-        task = plan.task(name)
-        for var in task.outputs:
-            missing = "not defined in the notebook at the end of the task"
-            try:
-                expected = load(snapshots / name / var)
-                missing = f"{other} did not produce it"
-                actual = load(products / name / var)
-            except NotSaved as exc:  # a value no task reads that cannot be stored: said, not judged
-                rows.append(Row(var, name, "not comparable", str(exc)))
-                continue
-            except ProductError:
-                rows.append(Row(var, name, "different", missing))
-                continue
-            why = not_compared(task, var, ignore)
-            if why:
-                rows.append(Row(var, name, "volatile", why))
-                continue
-            result = compare(expected, actual)
-            rows.append(Row(var, name, result.status, result.detail))
+    name = task.name
+    for var in task.outputs:
+        missing = "not defined in the notebook at the end of the task"
+        try:
+            expected = load(snapshots / name / var)
+            missing = f"{other} did not produce it"
+            actual = load(products / name / var)
+        except NotSaved as exc:  # a value no task reads that cannot be stored: said, not judged
+            rows.append(Row(var, name, "not comparable", str(exc)))
+            continue
+        except ProductError:
+            rows.append(Row(var, name, "different", missing))
+            continue
+        why = not_compared(task, var, ignore)
+        if why:
+            rows.append(Row(var, name, "volatile", why))
+            continue
+        result = compare(expected, actual)
+        rows.append(Row(var, name, result.status, result.detail))
     return rows
 
 

@@ -36,9 +36,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 def build_model(folder: Path, frame) -> Path:
     import mlflow.sklearn
     from mlflow.models import infer_signature
-    from sklearn.ensemble import GradientBoostingClassifier
-
     from scoring import FEATURES
+    from sklearn.ensemble import GradientBoostingClassifier
 
     model = GradientBoostingClassifier(n_estimators=100, random_state=0).fit(frame[FEATURES], frame["churned"])
     mlflow.sklearn.save_model(model, folder, signature=infer_signature(frame[FEATURES].head(100)),
@@ -62,9 +61,9 @@ def main() -> int:
 
     import mlflow.pyfunc
     import pandas as pd
+    from scoring import FEATURES, churn_frame
 
     import workbench
-    from scoring import FEATURES, churn_frame
 
     with tempfile.TemporaryDirectory(prefix="workbench-batch-bench-") as tmp:
         work = Path(tmp)

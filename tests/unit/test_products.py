@@ -515,7 +515,7 @@ def test_importing_runtime_loads_no_heavy_library() -> None:
 
 
 def test_module_exports() -> None:
-    assert products_module.__all__ == ["ProductError", "load", "save"]
+    assert products_module.__all__ == ["NotSaved", "ProductError", "load", "save"]
     assert issubclass(ProductError, Exception)
 
 

@@ -34,6 +34,6 @@ accuracy = accuracy_score(y_test, proba > 0.5)
 print(f"AUC={auc:.3f} accuracy={accuracy:.3f}")
 
 # %%
-save(proba, product["proba"])
-save(auc, product["auc"])
-save(accuracy, product["accuracy"])
+save(proba, product["proba"], needed=False)
+save(auc, product["auc"], needed=False)
+save(accuracy, product["accuracy"], needed=False)

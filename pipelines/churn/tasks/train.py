@@ -24,10 +24,14 @@ seed = 7
 # %%
 from sklearn.ensemble import GradientBoostingClassifier
 from workbench.runtime import load, save
+from workbench.runtime.fit_capture import watch_fits
 
 # %%
 X_train = load(upstream["split"]["X_train"])
 y_train = load(upstream["split"]["y_train"])
+
+# %%
+workbench_fits = watch_fits()  # records the rows clf is fitted on, for `workbench package`
 
 # %% [markdown]
 # ## Train
@@ -39,4 +43,5 @@ clf = GradientBoostingClassifier(
 clf.fit(X_train, y_train)
 
 # %%
+workbench_fits.save(clf, product["clf"])
 save(clf, product["clf"])

@@ -32,5 +32,5 @@ largest_cluster = int(counts.max())
 print(largest_cluster)
 
 # %%
-save(counts, product["counts"])
-save(largest_cluster, product["largest_cluster"])
+save(counts, product["counts"], needed=False)
+save(largest_cluster, product["largest_cluster"], needed=False)

@@ -32,4 +32,4 @@ checksum = float(workbench.to_host(head).astype('float64').sum())
 print(f"{kernel_seconds:.3f}s, {bandwidth_gbs:.1f} GB/s, checksum {checksum}")
 
 # %%
-save(checksum, product["checksum"])
+save(checksum, product["checksum"], needed=False)

@@ -32,5 +32,5 @@ noise_again = np.random.normal(size=2)  # must continue after `draw`'s draws
 draws_again = rng.integers(0, 100, 5)
 
 # %%
-save(noise_again, product["noise_again"])
-save(draws_again, product["draws_again"])
+save(noise_again, product["noise_again"], needed=False)
+save(draws_again, product["draws_again"], needed=False)

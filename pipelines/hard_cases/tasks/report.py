@@ -47,8 +47,8 @@ acc_total = acc.total
 print(result, w_sum, half, added, alias_len, threshold, len(from_file), half_from_file)
 
 # %%
-save(captured_text, product["captured_text"])
-save(result, product["result"])
-save(w_sum, product["w_sum"])
-save(added, product["added"])
-save(acc_total, product["acc_total"])
+save(captured_text, product["captured_text"], needed=False)
+save(result, product["result"], needed=False)
+save(w_sum, product["w_sum"], needed=False)
+save(added, product["added"], needed=False)
+save(acc_total, product["acc_total"], needed=False)

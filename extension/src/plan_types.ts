@@ -84,6 +84,12 @@ export interface ITask {
   /** Default: 0. */
   gpu: number;
   /** Default: null. */
+  memory_mb: number | null;
+  /** Default: null. */
+  timeout_s: number | null;
+  /** Default: null. */
+  cpus: number | null;
+  /** Default: null. */
   model: string | null;
   /** Default: null. */
   features: string | null;

@@ -236,8 +236,11 @@ def cmd_runs(args) -> int:
     records = api.runs(args.pipeline)
     if args.json:
         keys = ("id", "kind", "sweep_id", "pipeline", "status", "started", "ended", "params", "metrics", "data",
-                "versions", "git", "mlflow_run_id", "user", "device")
-        json.dump([{k: r.get(k) for k in keys} for r in records], sys.stdout, indent=1, default=str)
+                "versions", "git", "mlflow_run_id", "user", "device", "usage")
+        task_keys = ("name", "status", "seconds", "cpu_seconds", "gpu_seconds", "peak_rss_mb", "device", "cost")
+        json.dump([{**{k: r.get(k) for k in keys},
+                    "tasks": [{k: t.get(k) for k in task_keys if k in t} for t in r.get("tasks", [])]}
+                   for r in records], sys.stdout, indent=1, default=str)
         print()
         return 0
     if not records:
@@ -250,9 +253,25 @@ def cmd_runs(args) -> int:
         metrics = " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
         data = _data_column(r)
         rows.append((r["id"], when, r["pipeline"], r.get("kind") or "pipeline", r["status"], data or "-",
-                     metrics or "-", params or "-"))
-    print(text_table(("run", "started", "pipeline", "kind", "status", "data", "metrics", "params"), rows))
+                     metrics or "-", params or "-", _cost_column(r)))
+    print(text_table(("run", "started", "pipeline", "kind", "status", "data", "metrics", "params", "cost"), rows))
     return 0
+
+
+def _cost_column(record: dict) -> str:
+    """`0.0012 USD (41.3 cpu-s)`: the estimated cost from [tool.workbench.cost] and what it priced;
+    only the CPU-seconds when the project sets no prices; `-` for records from before usage."""
+    usage = record.get("usage")
+    if not isinstance(usage, dict):
+        return "-"
+    used = f"{usage.get('cpu_seconds', 0):.1f} cpu-s"
+    if usage.get("gpu_seconds"):
+        used += f", {usage['gpu_seconds']:.1f} gpu-s"
+    if usage.get("cost") is None:
+        return used
+    cost = usage["cost"]
+    shown = f"{cost:,.4f}" if cost >= 0.0001 or cost == 0 else "<0.0001"
+    return f"{shown} {usage.get('currency', 'USD')} ({used})"
 
 
 def _data_column(record: dict) -> str:
@@ -792,7 +811,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("runs", help="list past runs, newest first")
     s.add_argument("--pipeline", help="only the runs of this pipeline")
-    s.add_argument("--json", action="store_true", help="a list of objects (id, status, params, metrics, data...)")
+    s.add_argument("--json", action="store_true", help="a list of objects (id, status, params, metrics, data, usage and cost, "
+                   "per-task seconds/CPU-seconds/GPU-seconds/peak memory/cost...)")
     s.set_defaults(func=cmd_runs)
 
     s = sub.add_parser("diff", help="what differs between two runs: code, parameters, data, metrics")

@@ -76,6 +76,9 @@ class Task:
     definitions: list[str] = field(default_factory=list)  # Definition ids, notebook order
     imports_needed: list[str] = field(default_factory=list)  # extra import lines (magics)
     gpu: int = 0
+    memory_mb: int | None = None  # limits from the `memory:`, `timeout:`, `cpus:` tags (core/limits.py)
+    timeout_s: float | None = None
+    cpus: int | None = None
     model: str | None = None
     features: str | None = None
     sensitive: list[str] = field(default_factory=list)  # columns to report the metric per group of
@@ -85,6 +88,10 @@ class Task:
     aliases: list[list[str]] = field(default_factory=list)  # [alias, source]: `alias = source`
     file_reads: list[str] = field(default_factory=list)
     file_writes: list[str] = field(default_factory=list)
+
+    def limits(self) -> dict:
+        """{memory_mb, timeout_s, cpus}: those of the task's limit tags that are set."""
+        return {k: v for k in ("memory_mb", "timeout_s", "cpus") if (v := getattr(self, k)) is not None}
 
     def upstream_variables(self) -> list[str]:
         return [v for edge in self.upstream.values() for v in edge.variables]

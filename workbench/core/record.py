@@ -31,6 +31,9 @@ class TaskRecord(TypedDict, total=False):
     device: str
     gpu_memory_peak_mb: float
     worker: str
+    cpu_seconds: float  # user + system CPU time of the task's process while it ran
+    gpu_seconds: float  # wall seconds x GPUs held (0 on the CPU)
+    cost: float  # estimated from [tool.workbench.cost] (core/limits.py); absent without prices
     metrics: dict[str, float]
     made_by: str | None  # the run that made the products of a skipped task
     key: str | None  # its content key
@@ -87,6 +90,7 @@ class RunRecord(TypedDict, total=False):
     dvc_pushed: bool
     inputs: list[str]
     tasks: list[TaskRecord]
+    usage: dict[str, Any]  # cpu_seconds, gpu_seconds, peak_rss_mb over the tasks; cost, currency, prices
     executed_notebook: str
     mlflow_run_id: str
     sweep_id: str

@@ -25,7 +25,8 @@ from workbench.core.events import EventHandler, TaskFinished, TaskSkipped, TaskS
 from workbench.core.events import TaskFailed as TaskFailedEvent
 from workbench.core.plan import RANDOM_STATE_PRODUCT, Plan
 from workbench.execute.fingerprint import HashCache, local_module_files, normalised_code, task_key
-from workbench.execute.tasks import LocalRunner, TaskFailed, root_cause
+from workbench.execute.limited import LimitExceeded
+from workbench.execute.tasks import LIMITS_VARIABLE, LocalRunner, TaskFailed, root_cause
 
 STATE = Path(".workbench") / "state.json"
 
@@ -40,6 +41,8 @@ class TaskResult:
     device: str | None = None  # cpu | cuda:N (name) (see scheduling.py)
     gpu_memory_peak_mb: float | None = None
     worker: str | None = None  # the Dask worker's address (dask_executor.py)
+    cpu_seconds: float | None = None  # user + system CPU time of the task's process while it ran
+    gpu_seconds: float | None = None  # seconds x GPUs held, when it ran on GPUs (0 on the CPU)
 
 
 @dataclass
@@ -233,6 +236,8 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
         seconds, peak, *extra = outcome
         recorded[name] = {"key": task_keys[name], "products": keys.products(name), "run": run_id}
         info = {"device": placement.labels.get(name), **(extra[0] if extra else {})}
+        on_gpu = bool(info.get("device")) and info["device"] != "cpu"
+        info["gpu_seconds"] = round(seconds * max(1, placement.need(name)), 3) if on_gpu else 0.0
         done[name] = TaskResult(name, "ran", seconds, peak, run_id, **info)
         emit(TaskFinished(name, seconds, peak_memory_mb=peak, device=info.get("device")))
 
@@ -255,6 +260,8 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
                 env = placement.claim(name)
                 if env is None:  # its GPUs are all taken: it starts when a GPU task ends
                     continue
+                if limits := plan.task(name).limits():  # the runner enforces them (limited.py)
+                    env = {**env, LIMITS_VARIABLE: json.dumps(limits)}
                 progressed = True
                 emit(TaskStarted(name, why))
                 recorded.pop(name, None)  # until it succeeds, nothing of it is trusted
@@ -295,6 +302,8 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: BaseExceptio
     executed = pipeline / "products" / f"{name}.ipynb"
     cell_text, error = _failing_cell(executed)
     location = None
+    if isinstance(exc, LimitExceeded):  # limited.py: stopped, not raised
+        return _limit_error(name, exc, result)
     if error:
         detail = error
     elif isinstance(exc, TaskFailed):
@@ -325,6 +334,17 @@ def _task_error(pipeline: Path, plan: Plan, failed: list[str], exc: BaseExceptio
         exit_code=1,
     )
     error.result = result  # what ran before the failure, for the run's record
+    return error
+
+
+def _limit_error(name: str, exc: TaskFailed, result: RunResult | None) -> RunError:
+    """A task stopped over a limit: its executed notebook (if any) is not what stopped it."""
+    kind = exc.text.split(":", 1)[0]
+    tag = {"MemoryLimitExceeded": "memory:", "TimeoutExceeded": "timeout:"}.get(kind, "limit")
+    error = RunError(f"task {name!r} failed", detail=exc.text, exit_code=1,
+                     hint=f"raise the task's `{tag}` tag in its cell's tags, or make the task use less; tasks "
+                     "that succeeded are not rerun")
+    error.result = result
     return error
 
 

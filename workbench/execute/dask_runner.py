@@ -65,7 +65,10 @@ def build_on_dask(pipeline: Path, plan: Plan, params: dict, *, scheduler: str | 
             say(line)
         placement = Placement(needs, [], limit=False)
         slots = sum(w.get("nthreads", 1) for w in workers.values())
-        runner = DaskRunner(client, pipeline, params, placement, store)
+        reserve, warnings = limit_resources(plan, [w.get("resources", {}) for w in workers.values()])
+        for line in warnings:
+            say(line)
+        runner = DaskRunner(client, pipeline, params, placement, store, reserve)
         return build(pipeline, plan, params, force=force, jobs=max(2, slots), on_event=on_event,
                      run_id=run_id, runner=runner, placement=placement)
     finally:
@@ -133,17 +136,52 @@ def _check_store(client, store) -> None:
             "Workbench itself; a path must be one every worker mounts")
 
 
+# A task's limit tag -> the Dask worker resource it reserves, and that resource's amount.
+RESOURCES = {"memory_mb": ("memory", lambda mb: mb * 2**20), "cpus": ("cpus", lambda n: n)}
+
+
+def limit_resources(plan: Plan, declared: list[dict]) -> tuple[dict[str, dict], list[str]]:
+    """({task: {resource: amount}}, warnings): the `memory` (bytes) and `cpus` resources each
+    limited task reserves on the cluster. Dask holds a task that asks for a resource no worker has
+    forever, so a limit the workers do not declare (or no worker has enough of) is not asked for,
+    and the run says so; `timeout:` is not enforced on Dask (a worker's thread cannot be stopped)."""
+    reserve: dict[str, dict] = {}
+    warnings = []
+    for task in plan.tasks:
+        limits = task.limits()
+        for limit, (resource, amount) in RESOURCES.items():
+            if limit not in limits:
+                continue
+            need = amount(limits[limit])
+            most = max((float(r.get(resource, 0)) for r in declared), default=0.0)
+            if most <= 0:
+                warnings.append(f"task {task.name!r}: no Dask worker declares a `{resource}` resource, so its "
+                                f"{limit.split('_')[0]} limit is not reserved (start workers with `dask worker "
+                                f"ADDRESS --resources {resource}=N`)")
+            elif most < need:
+                warnings.append(f"task {task.name!r}: asks {resource}={need:g} but the largest worker declares "
+                                f"{resource}={most:g}; it runs without the reservation")
+            else:
+                reserve.setdefault(task.name, {})[resource] = need
+        if "timeout_s" in limits:
+            warnings.append(f"task {task.name!r}: its timeout is not enforced on Dask (it is in local runs)")
+    return reserve, warnings
+
+
 class DaskRunner:
     """run.build's runner interface (submit, wait, close) over a Dask client."""
 
-    def __init__(self, client, pipeline: Path, params: dict, placement, store=None) -> None:
+    def __init__(self, client, pipeline: Path, params: dict, placement, store=None,
+                 reserve: dict[str, dict] | None = None) -> None:
         self.client, self.pipeline, self.params, self.placement = client, pipeline.resolve(), params, placement
         self.store = store
+        self.reserve = reserve or {}
 
     def submit(self, name: str, env: dict | None = None):
         n = self.placement.need(name)
+        resources = {**({"GPU": n} if n else {}), **self.reserve.get(name, {})}
         options = dict(key=f"workbench-{name}-{uuid.uuid4().hex[:8]}", pure=False,
-                       resources={"GPU": n} if n else None)
+                       resources=resources or None)
         if self.store is None:
             return self.client.submit(worker.run_task, str(self.pipeline), name, self.params, env or {}, **options)
         from workbench.execute.product_store import run_task_from_store

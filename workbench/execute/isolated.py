@@ -31,10 +31,19 @@ class IsolatedRunner:
         self.pipeline, self.params = Path(pipeline), params
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)  # ignored when this process already started one
+        self.context = context
         self.pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=max(1, jobs), mp_context=context, max_tasks_per_child=1)
 
     def submit(self, name: str, env: dict | None = None):
+        from workbench.execute.tasks import limits_of
+
+        limits = limits_of(env)
+        if limits:  # its own process from the same forkserver, watched (limited.py)
+            from workbench.execute.limited import submit_limited
+
+            return submit_limited(name, limits, self.context, run_task,
+                                  (str(self.pipeline), name, self.params, env))
         return self.pool.submit(run_task, str(self.pipeline), name, self.params, env)
 
     def wait(self, running: dict):

@@ -48,7 +48,17 @@ class LocalRunner:
         return self.dag
 
     def submit(self, name: str, env: dict | None = None):
+        global _FORKED_DAG
         dag = self.built_dag()
+        limits = limits_of(env)
+        if limits:  # a process of its own, watched and killed when over a limit (limited.py)
+            import multiprocessing
+
+            from workbench.execute.limited import submit_limited
+
+            _FORKED_DAG = dag
+            return submit_limited(name, limits, multiprocessing.get_context("fork"), _execute_in_worker,
+                                  (name, str(self.pipeline), env))
         if self.jobs <= 1:
             return execute_task(dag, name, self.pipeline, env)
         if env and env.get("WORKBENCH_DEVICE") == "gpu":
@@ -59,7 +69,6 @@ class LocalRunner:
             import concurrent.futures
             import multiprocessing
 
-            global _FORKED_DAG
             _FORKED_DAG = dag  # inherited by the forked workers
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
@@ -76,10 +85,13 @@ class LocalRunner:
         return pool
 
     def wait(self, running: dict):
+        import concurrent.futures
+
         if self.jobs <= 1:
             name, outcome = next(iter(running.items()))
+            if isinstance(outcome, concurrent.futures.Future):  # a limited task's process
+                return first_finished({name: outcome}, concurrent.futures.wait)
             return name, outcome
-        import concurrent.futures
 
         return first_finished(running, concurrent.futures.wait)
 
@@ -90,6 +102,15 @@ class LocalRunner:
 
 
 _FORKED_DAG = None
+LIMITS_VARIABLE = "WORKBENCH_LIMITS"  # the task's limits (JSON), in the env a runner gets for it
+
+
+def limits_of(env: dict | None) -> dict:
+    """The limits build put in a task's env ({memory_mb, timeout_s, cpus}; {} when it has none)."""
+    import json
+
+    text = (env or {}).get(LIMITS_VARIABLE)
+    return json.loads(text) if text else {}
 
 
 def first_finished(running: dict, wait) -> tuple[str, object]:
@@ -163,7 +184,7 @@ def _release_shells() -> None:
 
 
 def execute_task(dag, name: str, pipeline: Path, env: dict | None = None):
-    """(seconds, peak RSS MB so far, {gpu_memory_peak_mb}) or the exception the task raised.
+    """(seconds, peak RSS MB, {gpu_memory_peak_mb, cpu_seconds}) or the exception the task raised.
 
     `env` (WORKBENCH_DEVICE, CUDA_VISIBLE_DEVICES: the task's device) is set while it runs."""
     import resource
@@ -183,6 +204,8 @@ def execute_task(dag, name: str, pipeline: Path, env: dict | None = None):
     metrics.unlink(missing_ok=True)
     os.environ["WORKBENCH_METRICS_FILE"] = str(metrics)
     started = time.perf_counter()
+    cpu_started = cpu_seconds_now()
+    exact_peak = _reset_peak_rss()
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), warnings.catch_warnings():
@@ -201,9 +224,43 @@ def execute_task(dag, name: str, pipeline: Path, env: dict | None = None):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds_now() - cpu_started
+    peak_mb = (_peak_rss_mb() if exact_peak else None) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu_peak = devices.gpu_memory_peak_mb() if on_gpu else None
-    return time.perf_counter() - started, round(peak_mb, 1), {"gpu_memory_peak_mb": gpu_peak}
+    return seconds, round(peak_mb, 1), {"gpu_memory_peak_mb": gpu_peak, "cpu_seconds": round(cpu, 3)}
+
+
+def cpu_seconds_now() -> float:
+    """User + system CPU seconds of this process and of the children it waited for: the difference
+    over a task is the CPU time it used (with the process's other threads, little beside a task)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process, so the peak read after a task is
+    that task's even in a reused worker (ru_maxrss is the process's lifetime peak); False where
+    Linux's /proc/self/clear_refs is not writable."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.limits import LimitError, load_prices, task_cost
 from workbench.core.plan import Plan
 from workbench.core.project import RUNS
 from workbench.core.project import project_root as project_root  # the one rule; `rec.project_root` for callers
@@ -113,6 +114,11 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
 
     state = load_state(pipeline).get("tasks", {})
     hidden = secret_values(params)
+    try:  # [tool.workbench.cost] of pyproject.toml; None: no cost is estimated
+        prices = load_prices(root)
+    except LimitError as exc:  # the run is recorded all the same, without a cost
+        warnings.warn(f"no cost estimated: {exc}", stacklevel=2)
+        prices = None
     tasks = []
     for t in result.tasks:
         entry = {"name": t.name, "status": t.status}
@@ -121,8 +127,11 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
             scrub_notebook(executed, hidden)  # before it is logged anywhere
             entry.update(seconds=round(t.seconds, 4), peak_rss_mb=t.peak_rss_mb, notebook=str(executed))
             # where it ran (scheduling.py, dask_executor.py); older results lack these fields
-            entry.update({k: v for k in ("device", "gpu_memory_peak_mb", "worker")
+            entry.update({k: v for k in ("device", "gpu_memory_peak_mb", "worker", "cpu_seconds", "gpu_seconds")
                           if (v := getattr(t, k, None)) is not None})
+            if prices is not None:
+                entry["cost"] = round(task_cost(prices, seconds=t.seconds, cpu_seconds=t.cpu_seconds,
+                                                gpu_seconds=t.gpu_seconds, peak_mb=t.peak_rss_mb), 8)
             from workbench.runtime.metrics import read_metrics
 
             entry["metrics"] = read_metrics(pipeline / ".workbench" / "metrics" / f"{t.name}.jsonl")
@@ -151,7 +160,23 @@ def assemble(plan: Plan, pipeline: Path, root: Path, result, params: dict, run_i
         "workbench_version": __version__,
         "data": {},
         "tasks": tasks,
+        "usage": run_usage(tasks, prices),
     }
+
+
+def run_usage(tasks: list, prices) -> dict:
+    """The run's totals over the tasks that ran: CPU-seconds, GPU-seconds, the largest peak memory,
+    and with prices the estimated cost (`cost`, `currency`, `prices`: what it was computed from)."""
+    ran = [t for t in tasks if t.get("status") == "ran"]
+    usage: dict = {
+        "cpu_seconds": round(sum(t.get("cpu_seconds") or 0 for t in ran), 3),
+        "gpu_seconds": round(sum(t.get("gpu_seconds") or 0 for t in ran), 3),
+        "peak_rss_mb": max((t.get("peak_rss_mb") or 0 for t in ran), default=0),
+    }
+    if prices is not None:
+        usage.update(cost=round(sum(t.get("cost") or 0 for t in ran), 8), currency=prices.get("currency", "USD"),
+                     prices={k: v for k, v in prices.items() if k != "currency"})
+    return usage
 
 
 def notebook_record(plan: Plan, root: Path, params: dict, metrics: dict, run_id: str, started: float,

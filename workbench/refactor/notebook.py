@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import Location, PlanError
+from workbench.core.limits import LimitError, parse_cpus, parse_memory, parse_timeout
 
 TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -48,6 +49,9 @@ PREFIX_TAGS = {
     "sensitive": "sensitive",
     "volatile": "volatile",
     "limit": "limit",
+    "memory": "memory",
+    "timeout": "timeout",
+    "cpus": "cpus",
     # Kale's pod annotations and labels (`annotation:KEY:VALUE`, `label:KEY:VALUE`): Kubernetes
     # settings with no meaning for a Ploomber pipeline; known, so not taken for misspellings.
     "annotation": "kale-pod",
@@ -75,6 +79,9 @@ class CellTags:
     metrics: bool = False
     skip: bool = False
     gpu: int = 0
+    memory_mb: int | None = None  # `memory:4G`, `timeout:30m`, `cpus:2` (core/limits.py)
+    timeout_s: float | None = None
+    cpus: int | None = None
     model: str | None = None
     features: str | None = None
     data: list[str] = field(default_factory=list)
@@ -205,6 +212,14 @@ def parse_tags(tags: list[str], where: Location) -> CellTags:
                     location=where,
                 )
             parsed.gpu = int(value)
+        elif kind in ("memory", "timeout", "cpus"):
+            parse = {"memory": parse_memory, "timeout": parse_timeout, "cpus": parse_cpus}[kind]
+            try:
+                limit = parse(value)
+            except LimitError as exc:
+                raise PlanError(f"invalid limit in tag {tag!r}", hint=f"{exc}, in the cell's tags",
+                                location=where) from None
+            setattr(parsed, {"memory": "memory_mb", "timeout": "timeout_s", "cpus": "cpus"}[kind], limit)
         elif kind in ("model", "features"):
             if not value.isidentifier():
                 raise PlanError(

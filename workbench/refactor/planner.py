@@ -367,6 +367,9 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
         task = tasks[owner[cell.index]]
         tags = cell.tags
         task.gpu = max(task.gpu, tags.gpu)
+        for limit in ("memory_mb", "timeout_s", "cpus"):  # a task's limit: the largest its cells set
+            if (value := getattr(tags, limit)) is not None:
+                setattr(task, limit, max(value, getattr(task, limit) or value))
         if tags.model:
             task.model = tags.model
         if tags.features:

@@ -496,7 +496,9 @@ def _log_task(client: MlflowClient, experiment_id: str, parent_id: str, record: 
     metrics: dict[str, tuple[float, int]] = {}
     if status == "ran":
         metrics = _metrics(task.get("metrics") or {}, end, task_notes, f"{name}/")
-        for key, value in (("duration_s", seconds), ("peak_rss_mb", task.get("peak_rss_mb"))):
+        for key, value in (("duration_s", seconds), ("peak_rss_mb", task.get("peak_rss_mb")),
+                           ("cpu_seconds", task.get("cpu_seconds")), ("gpu_seconds", task.get("gpu_seconds")),
+                           ("cost", task.get("cost"))):  # the last three: records since limits and cost
             if _finite(value):
                 metrics[key] = (float(value), end)
     run = client.create_run(experiment_id, start_time=start, run_name=name,

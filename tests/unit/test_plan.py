@@ -298,3 +298,12 @@ def test_a_name_bound_in_a_loop_branch_or_try_of_the_same_task_is_defined(plan_o
     assert plan.task("b").inputs == {"label": "a", "parsed": "a"}
     with pytest.raises(PlanError, match="not defined"):
         plan_of([("if c:\n    x = 1", "task:a")])  # nothing could have bound c
+
+
+def test_a_name_deleted_at_the_end_of_the_last_task_is_not_one_of_its_results(plan_of):
+    """`blob = ...; n = len(blob); del blob` in the last task: the export saved `blob`, and the task
+    failed with a NameError in the user's cell."""
+    plan = plan_of([("x = 1", "task:a"), ("blob = [x] * 3\nn = len(blob)\ndel blob", "task:b"),
+                    ("tmp = 2\ndel tmp\ntmp = 3", "task:c")])
+    assert set(plan.task("b").outputs) == {"n"}
+    assert set(plan.task("c").outputs) == {"tmp"}  # defined again after the del: the notebook ends with it

@@ -434,8 +434,11 @@ def _build_plan(nb: Notebook, name: str | None) -> Plan:
                         continue
                     if planner.qualified(stmt.constructed.get(n, ""), t.name) in RECREATABLE:
                         continue  # a connection, session, lock...: never a product
-                    if planner.resolve(n, "") and planner.resolve(n, "").owner != t.name:
+                    final = planner.resolve(n, "")
+                    if final and final.owner != t.name:
                         continue  # rebound later by another task
+                    if final and final.kind == "deleted":
+                        continue  # `del n` later in the task: the notebook ends without it
                     t.outputs[n] = Output(n, _format(stmt, n), index, stmt.line)
     for t in tasks.values():
         if t.model and t.model not in t.outputs:

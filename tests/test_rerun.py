@@ -86,6 +86,7 @@ def test_rerun_and_pipeline_sweep_are_tracked_like_pipeline_runs(project: Path):
     # the same experiment, parameter and metric names (and, same seed, values) as the pipeline run
     client = _client(project)
     experiment = client.get_experiment_by_name("workbench/churn")
+    assert experiment is not None, ([e.name for e in client.search_experiments()], rerun.stdout, rerun.stderr)
     runs = {r.data.tags[TAG_KIND]: r for r in client.search_runs([experiment.experiment_id])
             if TAG_PARENT not in r.data.tags}
     notebook, pipeline = runs["notebook"], runs["pipeline"]

@@ -14,17 +14,15 @@ its test rejects at the given significance. Pure functions of (profile, served f
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.core.tables import text_table
-from workbench.quality.profile import OTHER, bin_fractions
+from workbench.quality.profile import OTHER, PSI_FLOOR, bin_fractions, psi
 
 PSI_THRESHOLD = 0.2
 P_VALUE = 0.01
 MIN_ROWS_FOR_TEST = 50
-_EPS = 1e-4  # empty bins: PSI is infinite on a zero fraction; the usual floor
 
 
 @dataclass
@@ -69,15 +67,6 @@ class DriftReport:
         body = [(f.feature, f.kind, str(f.rows), _fmt(f.psi), f.test or "-", _fmt(f.p_value),
                  f"YES: {f.why}" if f.drifted else "no") for f in self.all()]
         return text_table(head, body)
-
-
-def psi(expected: list[float], actual: list[float]) -> float:
-    """Population stability index of two distributions over the same bins."""
-    total = 0.0
-    for e, a in zip(expected, actual):
-        e, a = max(e, _EPS), max(a, _EPS)
-        total += (a - e) * math.log(a / e)
-    return total
 
 
 def numeric_drift(name: str, profile: dict, values, *, threshold: float = PSI_THRESHOLD,
@@ -129,7 +118,7 @@ def categorical_drift(name: str, profile: dict, values, *, threshold: float = PS
         result.why = "no values to compare"
         return result
     result.psi = psi(expected_fracs, result.actual)
-    smoothed = [max(e, _EPS) for e in expected_fracs]
+    smoothed = [max(e, PSI_FLOOR) for e in expected_fracs]
     scale = n / sum(smoothed)
     chi = stats.chisquare(observed, [e * scale for e in smoothed])
     result.test, result.statistic, result.p_value = "chi2", float(chi.statistic), float(chi.pvalue)

@@ -67,6 +67,19 @@ def column_profile(series, seed: int = 0) -> dict[str, Any]:
     }
 
 
+PSI_FLOOR = 1e-4  # empty bins: PSI is infinite on a zero fraction; the usual floor
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    """Population stability index of two distributions over the same bins: one formula for
+    `workbench monitor` (monitor/drift.py) and the server's live gauges (deploy/serving/drift_window.py)."""
+    total = 0.0
+    for e, a in zip(expected, actual):
+        e, a = max(e, PSI_FLOOR), max(a, PSI_FLOOR)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
 def decile_edges(data) -> list[float]:
     """The inner bin edges of `data` (finite numbers): its deciles, duplicates merged."""
     import numpy as np

@@ -18,27 +18,16 @@ Features the profile does not know get no gauge. A gauge appears once the window
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from typing import Any
 
-from workbench.quality.profile import OTHER, bin_fractions
+from workbench.quality.profile import OTHER, bin_fractions, psi
 
-__all__ = ["DEFAULT_WINDOW_ROWS", "DriftWindow", "psi"]
+__all__ = ["DEFAULT_WINDOW_ROWS", "DriftWindow"]
 
 DEFAULT_WINDOW_ROWS = 1000
 MIN_ROWS = 50
-_EPS = 1e-4  # the floor monitor/drift.py uses for empty bins
-
-
-def psi(expected: list[float], actual: list[float]) -> float:
-    """Population stability index over the same bins (the same formula as monitor/drift.py)."""
-    total = 0.0
-    for e, a in zip(expected, actual):
-        e, a = max(e, _EPS), max(a, _EPS)
-        total += (a - e) * math.log(a / e)
-    return total
 
 
 def _fractions(column: dict, values: list[Any]) -> tuple[list[float], list[float]] | None:

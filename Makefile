@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 CUDA_DRIVER := $(shell command -v nvidia-smi >/dev/null 2>&1 || test -e /proc/driver/nvidia && echo yes)
 NO_GPU_PINS := ^(cupy-cuda12x|cuda-pathfinder)==
 
-.PHONY: demo test install lint benchmark clean extension browser-deps container-deps prometheus-deps corpus test-lowest test-wheels
+.PHONY: demo test install lint benchmark clean extension browser-deps container-deps prometheus-deps corpus test-lowest test-wheels test-torch
 
 install: $(STAMP)
 
@@ -141,9 +141,19 @@ extension: install extension/node_modules/.package-lock.json
 	cd extension && PATH="$(CURDIR)/$(BIN):$$PATH" npm run build
 	cd extension && npm test
 
+# The torch tests with the real torch (the pytorch flavor, comparison by state_dict, the fit capture
+# of a module). PyPI's Linux torch brings its CUDA libraries (about 5 GB), too much for .venv and
+# CI, so it goes into .venv-torch, which sees .venv's packages through a .pth file. Not part of `make test`.
+TORCH := .venv-torch
+test-torch: install
+	test -x $(TORCH)/bin/python || $(BIN)/uv venv -q --python $(BIN)/python $(TORCH)
+	$(TORCH)/bin/python -c "import site; print('$(CURDIR)/$(VENV)/lib/python' + '.'.join(map(str, __import__('sys').version_info[:2])) + '/site-packages')" > $$($(TORCH)/bin/python -c "import site; print(site.getsitepackages()[0])")/workbench_venv.pth
+	$(BIN)/uv pip install -q --python $(TORCH)/bin/python torch==2.15.0
+	$(TORCH)/bin/python -m pytest -q -p no:cacheprovider -rs -k torch tests/test_model_capture.py tests/unit/test_compare_models.py
+
 # A corpus nobody here wrote: sphinx-gallery examples from pinned sdists (corpus/sources.toml),
 # converted, tagged, then exported, run and verified one by one. Downloads once into
-# corpus/.cache/; needs PyPI. Not part of `make test` (tests/test_corpus.py runs 3 of them).
+# corpus/.cache/; needs PyPI. Not part of `make test` (tests/test_corpus.py runs 5 of them).
 corpus: install
 	$(BIN)/uv pip install -q --python $(BIN)/python -r corpus/requirements.txt
 	$(BIN)/python corpus/fetch.py && $(BIN)/python corpus/run.py

@@ -249,6 +249,32 @@ def test_pytorch_flavor_scores_as_in_process(tmp_path):
     np.testing.assert_allclose(np.asarray(got).reshape(-1), score(rows).reshape(-1), rtol=1e-6)
 
 
+def test_a_torch_module_is_captured_by_its_first_call(tmp_path):
+    """A torch module has no fit: what the training loop first passes to it is its input."""
+    pytest.importorskip("torch", reason="torch is not installed: PyPI's Linux torch wheels bring the CUDA "
+                                        "libraries (gigabytes); `make test-torch` runs this in a venv of its own")
+    import torch
+
+    from workbench.runtime.fit_capture import read_fit, stop_watching, watch_fits
+
+    original = torch.nn.Module.__call__
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    watcher = watch_fits()
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    optimiser = torch.optim.SGD(net.parameters(), lr=0.05)
+    for _ in range(5):  # the inner Linear calls are not outermost: only the Sequential's input counts
+        optimiser.zero_grad()
+        torch.nn.functional.mse_loss(net(x), y).backward()
+        optimiser.step()
+    watcher.save(net, tmp_path / "t" / "net")
+    assert torch.nn.Module.__call__ is original
+    fit = read_fit(tmp_path / "t" / "net")
+    assert fit["fitted_by"] == "Sequential.__call__" and fit["rows"] == 64 and fit["shape"] == [64, 3], fit
+    stop_watching()
+
+
 # --- the watcher, in-process ----------------------------------------------------------------------
 
 def _frame(n: int = 200):

@@ -26,6 +26,18 @@ from helpers import write_notebook  # noqa: E402
 os.environ.setdefault("WORKBENCH_TRACKING", "off")
 
 
+@pytest.fixture(autouse=True)
+def _environment_as_it_was():
+    """Whatever a test changes in os.environ (directly, or through a library: mlflow.set_tracking_uri
+    sets MLFLOW_TRACKING_URI) is undone after it: an in-process call in one test once sent the CLI
+    runs of later tests in the same worker to another MLflow store ("Run ... not found")."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A scratch copy of the repo's notebooks/ (no pipelines/ yet): run pipelines here, not in the repo."""

@@ -16,7 +16,10 @@ clear error in a second, listing what exists, instead of a stack trace after a d
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,6 +192,28 @@ def _registered(spec: str, root: Path, uri: str, name: str, version: str | None 
                     alias=alias, run_id=mv.run_id or None, tags=dict(mv.tags or {}))
 
 
+@contextlib.contextmanager
+def _store(mlflow: Any, uri: str) -> Iterator[None]:
+    """MLflow's tracking and registry URIs set to `uri` while a model downloads, then put back.
+    `mlflow.set_tracking_uri` also sets MLFLOW_TRACKING_URI in os.environ, so leaving it set would
+    send every later MLflow call of the caller (`workbench.score()` in a notebook) and every
+    process it starts to this store."""
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(registry)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def load(ref: ModelRef, uri: str) -> PyFuncModel:
     """Load the model as an MLflow pyfunc (registry models are downloaded from the store at `uri`)."""
     import mlflow
@@ -196,9 +221,7 @@ def load(ref: ModelRef, uri: str) -> PyFuncModel:
 
     from workbench.provenance.tracking import mlflow_session, translate_errors
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    with mlflow_session(), translate_errors(uri, f"download the model {ref.label}"):
+    with _store(mlflow, uri), mlflow_session(), translate_errors(uri, f"download the model {ref.label}"):
         try:
             return mlflow.pyfunc.load_model(ref.uri)
         except (ImportError, ModuleNotFoundError, ValueError, TypeError, AttributeError) as exc:

@@ -183,7 +183,7 @@ def wait_for(predicate, timeout: float, what: str):
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def test_follows_the_alias_under_load_without_a_failed_request(project, start, monkeypatch):
@@ -253,9 +253,10 @@ def test_healthy_canary_ramps_to_100_and_records_each_decision(project, start):
     server = start(root, "churn/1", "--canary", "churn@challenger", "--ramp", "20,50,100", "--step", "1.5s",
                    "--name", "churn-ramp")
     load = Load(server.url, rows, project["expected"])
+    seen = []
     try:
-        info = wait_for(lambda: (i := version_info(server.url))["canary"]["state"] == "complete" and i, 60,
-                        "the canary to complete")
+        info = wait_for(lambda: (i := version_info(server.url), seen.append(i["canary"]))[0]["canary"]["state"]
+                        == "complete" and i, 60, lambda: f"the canary to complete (last: {seen[-1:]})")
     finally:
         load.stop()
     rc, _out, err = server.stop()

@@ -323,6 +323,12 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
 
     root = project_root(Path.cwd())
     uri = default_tracking_uri(root)
+    # the serving process is the project's: MLflow calls made by the scoring server and by the
+    # versions it loads (models.load puts back what it finds) go to the project's store
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     primary = models.resolve(opts.model, root, uri)
     second = models.resolve(second_spec, root, uri) if second_spec else None
     if second is not None and second.label == primary.label:

@@ -85,9 +85,9 @@ def test_csv_folder_scored_in_chunks_equals_the_model_in_process(packaged):
 
 
 def test_parquet_file_through_the_api_and_the_request_log(packaged):
-    import workbench
-
     import os
+
+    import workbench
 
     root = packaged["root"]
     seen = []

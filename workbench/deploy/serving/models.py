@@ -199,14 +199,15 @@ def _store(mlflow: Any, uri: str) -> Iterator[None]:
     send every later MLflow call of the caller (`workbench.score()` in a notebook) and every
     process it starts to this store."""
     saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(tracking)
-        mlflow.set_registry_uri(registry)
+        # MLflow sets the variables with the URIs, so they say what was set; None: nothing (unset,
+        # not "the default made explicit", which would pin the caller's later calls to this folder)
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -282,7 +283,7 @@ def training_profile(ref: ModelRef, uri: str) -> dict | None:
     from workbench.provenance.tracking import mlflow_session
 
     try:
-        with mlflow_session():
+        with _store(mlflow, uri), mlflow_session():  # a models:/ URI is resolved in the registry's store
             local = mlflow.artifacts.download_artifacts(artifact_uri=f"{ref.uri.rstrip('/')}/training_profile.json",
                                                         tracking_uri=uri)
         return json.loads(Path(local).read_text())

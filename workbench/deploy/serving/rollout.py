@@ -32,6 +32,7 @@ and model loading run in worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 import time
@@ -266,6 +267,16 @@ def judge(rules: CanaryRules, canary: list[Sample], primary: list[Sample]) -> Ve
 # MLflow records of the canary's decisions
 
 
+async def _cancel(task: asyncio.Task | None) -> bool:
+    """Cancel a still-running background task and wait for it; False when there was none running."""
+    if task is None or task.done():
+        return False
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return True
+
+
 class CanaryRecorder:
     """One parent run per canary, one nested run per decision; failures warn once, never stop serving."""
 
@@ -429,12 +440,7 @@ class CanaryController:
         self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        if await _cancel(self._task):
             self.state = "stopped"
             if self.recorder is not None:
                 await asyncio.get_running_loop().run_in_executor(
@@ -543,12 +549,7 @@ class AliasWatcher:
         self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await _cancel(self._task)
 
     def describe(self) -> dict:
         return {"follows": f"{self.name}@{self.alias}", "every_seconds": self.interval,

@@ -131,12 +131,13 @@ def test_cli_events_jsonl_has_only_events_on_stdout(make_notebook, tmp_path: Pat
     assert proc.returncode == 4, proc.stderr  # the notebook itself fails: an error, as an event too
     assert _events(proc.stdout)[-1]["level"] == "error"
     long = make_notebook([("n = 3", "parameters"), ("x = list(range(n))", "task:a"),
-                          ("text = 'word ' * 40 + str(sum(x))", "task:b")], name="long.ipynb")
+                          ("text = 'word ' * 40 + str(sum(x))\nlen(text)", "task:b")], name="long.ipynb")
     proc = cli("verify", long, "-o", tmp_path / "pipe3", "--events", "jsonl", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     events = _events(proc.stdout)
     rows = [e for e in events if e["event"] == "verify_row"]
-    assert {(r["task"], r["name"]) for r in rows} == {("a", "x"), ("b", "text")}, rows
+    assert {(r["task"], r["name"], r["compared"]) for r in rows} == {
+        ("a", "x", "value"), ("b", "text", "value"), ("b", "cell2:output", "output")}, rows
     assert all(r["verdict"] == r["status"] == "equal" for r in rows)
     finished = [e for e in events if e["event"] == "verify_finished"]
     assert len(finished) == 1 and finished[0]["ok"] is True and "reproduces" in finished[0]["summary"]
@@ -153,7 +154,8 @@ def test_server_job_reads_events_not_text(tmp_path: Path):
 
     job = Job("j1", "verify", "nb.ipynb", {}, False, tmp_path, None, tasks={"a": "pending", "b": "pending"})
     lines = [ev.TaskStarted("a", "never ran"), ev.TaskFinished("a", 0.5), ev.TaskSkipped("b"),
-             ev.VerifyRow("a", "x", "equal", "d" * 200), ev.VerifyFinished(True, "the pipeline reproduces it")]
+             ev.VerifyRow("a", "x", "equal", "d" * 200), ev.VerifyRow("a", "cell1:output", "equal", compared="output"),
+             ev.VerifyFinished(True, "the pipeline reproduces it")]
     job.on_stdout("running a (never ran)\n")  # text is not an event: kept, ignored
     for event in lines:
         job.on_stdout(json.dumps(event.to_dict()) + "\n")
@@ -163,7 +165,10 @@ def test_server_job_reads_events_not_text(tmp_path: Path):
     assert job.events[0] == {**lines[0].to_dict(), "time": job.events[0]["time"]}
     data = job.to_dict()
     assert data["verify"] == {"ok": True, "summary": "the pipeline reproduces it",
-                              "rows": [{"task": "a", "name": "x", "verdict": "equal", "detail": "d" * 200}]}
+                              "rows": [{"task": "a", "name": "x", "verdict": "equal", "detail": "d" * 200,
+                                        "compared": "value"},
+                                       {"task": "a", "name": "cell1:output", "verdict": "equal", "detail": "",
+                                        "compared": "output"}]}
     job.on_stdout(json.dumps(ev.Message("task 'c' failed\n  ZeroDivisionError", level="error").to_dict()) + "\n")
     job.finish(1)
     assert job.status == "failed" and job.error.startswith("task 'c' failed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -436,3 +437,17 @@ def test_plan_json_shape(tmp_path: Path):
         assert param["name"] == name and param["type"]
     # at least one data edge: some task takes a value another produces
     assert any(task["inputs"] for task in plan["tasks"])
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path: Path):
+    """`workbench plan --json nb | head -c 100` printed a BrokenPipeError traceback: the reader
+    leaving is not an error of Workbench's nor of the notebook's."""
+    cells = [(f"v{t} = {f'v{t - 1}' if t else 0} + 1", f"task:t{t}") for t in range(300)]
+    write_notebook(tmp_path / "wide.ipynb", cells)  # a plan larger than a pipe's buffer
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "plan", "--json", "wide.ipynb"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(10)  # then the reader goes away with most of the plan unread
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr

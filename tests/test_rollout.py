@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from test_serve import Server  # noqa: E402 - the same subprocess helper as the serving tests
+from test_serve import start as start  # noqa: E402 - the serving tests' fixture: a `workbench serve` killed at teardown
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +52,8 @@ CHECKS = """\
 canary:
   min_requests: 8
   check_every: 0.3s
-  max_psi: 0.6  # the two versions are different models: over 8 replies their PSI came out 0.253 once
+  # max_psi stays the default 0.25: over 8 replies two healthy models' PSI came out 0.253 and 0.852,
+  # and only a difference the chi-square test finds significant (psi_significance) breaches it
 """
 
 
@@ -307,15 +307,45 @@ def test_unhealthy_canary_goes_to_zero_and_the_primary_keeps_serving(project, st
     assert decisions[-1].data.metrics["canary_requests"] >= 8
 
 
-@pytest.fixture
-def start():
-    servers: list[Server] = []
+def test_a_healthy_canary_with_promote_takes_the_alias_and_then_answers_everything(project, start):
+    from mlflow import MlflowClient
 
-    def start_server(root: Path, *args: str, track: bool = True) -> Server:
-        server = Server(root, *args, track=track)
-        servers.append(server)
-        return server
+    root, uri = project["root"], project["uri"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias("churn", "stable", "1")  # its own alias: the other tests move champion
+    server = start(root, "churn@stable", "--canary", "churn/2", "--ramp", "50,100", "--step", "1.5s",
+                   "--promote", "--name", "churn-promote")
+    load = Load(server.url, project["rows"], project["expected"])
+    seen = []
+    try:
+        info = wait_for(lambda: (i := version_info(server.url), seen.append(i["canary"]))[0]["canary"]["state"]
+                        == "promoted" and i, 60, lambda: f"the canary to be promoted (last: {seen[-1:]})")
+        before = load.restart()  # from now on every reply must come from the promoted version
+        wait_for(lambda: load.total() >= 40, 30, "traffic after the promotion")
+        after = version_info(server.url)
+    finally:
+        load.stop()
+    rc, _out, err = server.stop()
+    assert rc == 0, err
+    assert before == [] and load.failures == [], (before[:5], load.failures[:5])
+    assert set(load.answered) == {"churn/2"}, load.answered
+    assert str(client.get_model_version_by_alias("churn", "stable").version) == "2"
+    assert [d["decision"] for d in info["canary"]["decisions"]] == ["start", "widen", "complete", "promote"]
+    assert info["canary"]["percent"] == 0 and after["model"] == "churn/2"
+    assert after["switches"] == []  # the canary's loaded model took over: the watcher loaded nothing
+    assert "dropped churn/1" in err
+    parent, decisions = _canary_runs(uri, "churn-promote")
+    assert parent.data.tags["workbench.canary.outcome"] == "promoted"
+    assert parent.data.params["promote"] == "True"
+    assert decisions[-1].data.params["decision"] == "promote"
+    assert "churn/2 is churn@stable now" in decisions[-1].data.tags["workbench.canary.reason"]
 
-    yield start_server
-    for server in servers:
-        server.kill()
+
+def test_promote_refuses_a_primary_without_an_alias_before_loading_anything(project):
+    from harness import workbench
+
+    proc = workbench("serve", "churn/1", "--canary", "churn/2", "--ramp", "50,100", "--promote",
+                     "--no-track", cwd=project["root"], timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "--promote moves the alias of the model being served, and churn/1 names none" in proc.stderr
+    assert "workbench serve churn@champion" in proc.stderr

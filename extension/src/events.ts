@@ -68,6 +68,8 @@ export interface IVerifyRow {
   /** equal | different | missing | not comparable | volatile | ... */
   verdict: string;
   detail: string;
+  /** value: a product compared value by value; output: what a cell displayed */
+  compared: 'value' | 'output';
 }
 
 export interface IVerifyRowEvent extends IVerifyRow, IEventBase {

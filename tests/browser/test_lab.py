@@ -411,6 +411,7 @@ def test_verify_shows_the_comparison_table(session: Session, lab: Lab):
     rows = {r.locator("td").nth(0).text_content(): r.locator("td").nth(2).text_content()
             for r in table.locator("tr").all()[1:]}
     assert rows.get("auc") == "equal" and "clf" in rows, rows
+    assert table.locator('tr[data-variable="auc"]').get_attribute("data-compared") == "value"  # not a cell's output
     assert "reproduces the notebook" in job.locator(".jp-Workbench-verifysummary").text_content()
     job.scroll_into_view_if_needed()
     session.shot("verified")

@@ -15,6 +15,7 @@ from workbench.deploy.serving.rollout import (
     parse_duration,
     parse_ramp,
     psi,
+    same_distribution_p,
 )
 
 
@@ -53,7 +54,46 @@ def test_judge_names_each_breach_and_waits_for_enough_replies():
     assert any(b.startswith("prediction PSI") for b in shifted.breaches)
 
 
+def test_a_psi_over_the_limit_breaches_only_when_it_is_not_sampling_noise():
+    """The healthy canary of tests/test_rollout.py was once rolled back for "prediction PSI 0.852 >
+    0.6": over 8 replies, a 0/1 classifier that says 1 three times in ten can say 0 eight times."""
+    primary = [reply([int(i % 10 < 3)]) for i in range(100)]   # 30% ones
+    unlucky = [reply([0]) for _ in range(8)]                    # the same model, 8 zeros: p = 0.3**0 * 0.7**8 = 6%
+    rules = CanaryRules(min_requests=8)
+    verdict = judge(rules, unlucky, primary)
+    assert verdict.measures["prediction_psi"] > 0.25           # the bare threshold would roll it back ...
+    assert verdict.breaches == [] and verdict.measures["prediction_psi_p"] > 0.01  # ... the test does not
+    assert judge(CanaryRules(min_requests=8, psi_significance=None), unlucky, primary).breaches  # as before
+    flipped = [reply([1]) for _ in range(30)]                   # a canary that says 1 to everyone
+    breach = judge(rules, flipped, primary).breaches
+    assert len(breach) == 1 and breach[0].startswith("prediction PSI") and "chi-square p" in breach[0]
+    assert same_distribution_p([0.0] * 50, [0.0] * 10) == 1.0  # one value in both: nothing differs
+    with pytest.raises(RolloutError, match="psi_significance"):
+        parse_canary_rules({"psi_significance": 5})
+    assert parse_canary_rules({"psi_significance": None}).psi_significance is None
+
+
 def test_psi_is_zero_for_the_same_distribution_and_grows_with_a_shift():
     same = [i / 100 for i in range(100)]
     assert psi(same, same) == pytest.approx(0, abs=1e-9)
     assert psi(same, [x + 0.3 for x in same]) > 0.5
+
+
+def test_model_and_share_read_the_same_way_for_canary_and_ab():
+    from workbench.core.errors import WorkbenchError
+    from workbench.deploy.serving.ab import parse_ab
+    from workbench.deploy.serving.rollout import split_share
+    from workbench.deploy.serving.server import parse_canary
+
+    assert split_share("churn/3:50") == ("churn/3", 50.0)
+    assert split_share("churn@challenger:20%") == ("churn@challenger", 20.0)
+    assert split_share("models:/churn@challenger") == ("models:/churn@challenger", None)
+    assert parse_canary("models:/churn@challenger:25") == ("models:/churn@challenger", 25.0)
+    assert parse_canary("churn/4:100") == ("churn/4", 100.0)  # a canary may take all the traffic
+    assert parse_ab("churn/3:50") == ("churn/3", 50.0)
+    for bad in ("churn/3:100", "churn/3:0", "churn/3", ":50"):  # an A/B test needs two arms
+        with pytest.raises(WorkbenchError, match="--ab"):
+            parse_ab(bad)
+    for bad in ("churn/4:0", "churn/4:101", "churn/4"):
+        with pytest.raises(WorkbenchError, match="--canary"):
+            parse_canary(bad)

@@ -534,7 +534,7 @@ def cmd_serve(args) -> int:
     from workbench.deploy.serving.server import ServeOptions, serve
 
     return serve(ServeOptions(model=args.model, port=args.port, host=args.host, shadow=args.shadow,
-                              canary=args.canary, ab=args.ab, ramp=args.ramp, step=args.step,
+                              canary=args.canary, ab=args.ab, ramp=args.ramp, step=args.step, promote=args.promote,
                               follow_every=None if args.no_follow else args.follow_every, seed=args.seed, name=args.name,
                               report_every=args.report_every, track=not args.no_track,
                               log_sample=args.log_sample), progress=_progress)
@@ -1062,6 +1062,10 @@ def parser() -> argparse.ArgumentParser:
                    "to 0%% at once. Each decision is an MLflow run (experiment workbench/serve/<name>/canary)")
     s.add_argument("--step", metavar="DURATION",
                    help="how long each ramp step lasts: 30s, 10m, 1h (default: checks.yaml canary.step, else 10m)")
+    s.add_argument("--promote", action="store_true",
+                   help="with --ramp: when the canary stays healthy through its last step, move MODEL's alias "
+                        "to it (through the promotion gate of checks.yaml, like `workbench promote`) and let "
+                        "it serve every request; MODEL must be NAME@ALIAS")
     s.add_argument("--follow-every", type=float, default=10.0, metavar="SECONDS",
                    help="MODEL as NAME@ALIAS: check the alias this often; when `workbench promote` moves it, the "
                    "new version is loaded beside the old and takes over once it answers (default 10)")
@@ -1103,8 +1107,20 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"interrupted after {time.perf_counter() - started:.1f}s", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            return _reader_went_away()
         finally:
             _EVENTS = _Events()
+
+
+def _reader_went_away() -> int:
+    """`workbench plan --json | head`: the reader closed the pipe, which is the reader's right, not
+    an error to report with a traceback. Like a shell tool killed by SIGPIPE, exit 141 quietly; stdout
+    points at /dev/null so that the interpreter's last flush does not raise again at exit."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13  # SIGPIPE
 
 
 @contextlib.contextmanager
@@ -1122,6 +1138,7 @@ def _event_stream(jsonl: bool):
         yield _Events(jsonl=True, stream=stream)
     finally:
         sys.stdout.flush()
-        stream.close()
+        with contextlib.suppress(BrokenPipeError):  # the events' reader left (see _reader_went_away)
+            stream.close()
         os.dup2(saved, 1)
         os.close(saved)

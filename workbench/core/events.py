@@ -107,6 +107,7 @@ class VerifyRow(Event):
     verdict: str  # equal | different | not comparable | volatile | ... (verify's result column)
     detail: str = ""
     dtype: str | None = None  # verify --devices: the tolerance the value was compared with
+    compared: str = "value"  # value: a product, value by value; output: what a cell displayed
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "status": self.verdict}

@@ -31,7 +31,7 @@ import posixpath
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 __all__ = [
+    "BestEffortTracking",
     "TrackingError",
     "TrackingUnavailable",
     "default_tracking_uri",
@@ -253,6 +254,25 @@ def translate_errors(uri: str, doing: str) -> Iterator[None]:
                 detail=_first_line(exc),
             ) from exc
         raise
+
+
+class BestEffortTracking:
+    """MLflow calls from a process whose own job comes first (a server answering requests): a
+    failure warns once, however many reports follow, and the call returns None instead of raising,
+    so that an unreachable tracking server never stops serving."""
+
+    def __init__(self, uri: str, warn: Callable[[str], None]) -> None:
+        self.uri, self._warn, self._warned = uri, warn, False
+
+    def call(self, doing: str, fn: Callable[[MlflowClient], Any]) -> Any:
+        try:
+            with mlflow_session(), translate_errors(self.uri, doing):
+                return fn(mlflow_client(self.uri))
+        except TrackingError as exc:
+            if not self._warned:
+                self._warn(f"warning: MLflow: {exc}")
+                self._warned = True
+        return None
 
 
 def _first_line(exc: BaseException) -> str:

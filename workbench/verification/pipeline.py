@@ -89,7 +89,7 @@ class VerifyReport:
 
     def events(self) -> list[Event]:
         """One VerifyRow per compared value (its whole detail), then the VerifyFinished verdict."""
-        rows: list[Event] = [VerifyRow(r.task, r.variable, r.status, r.detail) for r in self.rows]
+        rows: list[Event] = [VerifyRow(r.task, r.variable, r.status, r.detail, compared=r.kind) for r in self.rows]
         executed = str(self.executed_notebook) if self.executed_notebook else None
         return rows + [VerifyFinished(self.ok, self.summary(), self.counts(), executed)]
 

@@ -11,7 +11,7 @@ export function renderVerify(verify: IVerifyResult): HTMLElement[] {
     ...verify.rows.map(r =>
       h(
         'tr',
-        { className: `jp-Workbench-verify-${statusClass(r.verdict)}`, 'data-variable': r.name, 'data-task': r.task, 'data-verdict': r.verdict },
+        { className: `jp-Workbench-verify-${statusClass(r.verdict)}`, 'data-variable': r.name, 'data-task': r.task, 'data-verdict': r.verdict, 'data-compared': r.compared },
         h('td', null, r.name),
         h('td', null, r.task),
         h('td', null, r.verdict),

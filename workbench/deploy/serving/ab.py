@@ -11,7 +11,6 @@ is the user), else the request id the server assigns. The key is hashed with SHA
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 
 from workbench.core.errors import WorkbenchError
@@ -23,11 +22,9 @@ ARM_A, ARM_B = "A", "B"
 
 def parse_ab(text: str) -> tuple[str, float]:
     """`MODEL:PERCENT` (`churn/3:50`, `churn@challenger:20`) as (model, percent of traffic to arm B)."""
-    model, sep, percent = text.rpartition(":")
-    value = None
-    if sep and model:
-        with contextlib.suppress(ValueError):
-            value = float(percent.rstrip("%"))
+    from workbench.deploy.serving.rollout import split_share
+
+    model, value = split_share(text)
     if value is None or not 0 < value < 100:
         raise WorkbenchError(f"--ab {text}: expected MODEL:PERCENT with 0 < PERCENT < 100",
                              hint="e.g. --ab churn/3:50 lets churn/3 answer half of the requests (arm B)")

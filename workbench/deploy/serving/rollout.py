@@ -14,12 +14,17 @@ Canary (`--canary churn@challenger --ramp 5,25,50,100 --step 10m`): a `CanaryCon
 challenger's share to each step of the ramp in turn. Every `check_every` seconds it compares the
 challenger's replies since the step began with the primary's recent replies, by the rules of the
 `canary:` section of checks.yaml (`CanaryRules`, defaults below): error rate, p95 latency and the
-distribution of predictions (PSI, optionally the mean shift). A breach sets the share to 0 at once
+distribution of predictions (a PSI over the limit that a chi-square test finds significant,
+optionally the mean shift). A breach sets the share to 0 at once
 (the primary answers everything), prints why, and ends the canary. At the end of a step it widens
 when both models have at least `min_requests` replies and nothing breached, and holds (another step
 at the same share) when there were too few to judge. A healthy last step (100%) completes the
-canary; promoting the challenger stays the user's `workbench promote`. Every decision (start, widen,
-hold, roll back, complete, stopped with the server) is a nested MLflow run, tagged
+canary; promoting the challenger stays the user's `workbench promote`, unless the server was started
+with `--promote`: then the primary's alias is moved to the challenger through the same gate as
+`workbench promote` (a refusal leaves the alias and says why), and the challenger's loaded model
+becomes the primary in one assignment (no reload, no dropped request) with its share back at 0.
+Every decision (start, widen, hold, roll back, complete, promote, stopped with the server) is a
+nested MLflow run, tagged
 `workbench.canary.decision`, under one run per canary in the experiment
 `workbench/serve/<name>/canary`, with the measures it was based on as metrics and the reason as a
 tag; the parent run carries the share as a metric series.
@@ -45,7 +50,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 
 __all__ = ["AliasWatcher", "CanaryController", "CanaryRules", "RolloutError", "Verdict", "judge",
-           "load_canary_rules", "parse_canary_rules", "parse_duration", "parse_ramp", "psi"]
+           "load_canary_rules", "parse_canary_rules", "parse_duration", "parse_ramp", "psi", "same_distribution_p", "split_share"]
 
 DEFAULT_STEP = "10m"
 DEFAULT_RAMP = (5.0, 25.0, 50.0, 100.0)
@@ -73,6 +78,17 @@ def parse_duration(text: str | float, what: str = "--step") -> float:
     return value
 
 
+def split_share(text: str) -> tuple[str, float | None]:
+    """`churn/3:50` as ("churn/3", 50.0), `churn@challenger:20%` as ("churn@challenger", 20.0); a
+    model without a share (`models:/churn@challenger`: its colon is the scheme's) as (text, None).
+    The one reading of MODEL:PERCENT for --canary and --ab; each checks the range it allows."""
+    model, sep, percent = str(text).rpartition(":")
+    if sep and model:
+        with contextlib.suppress(ValueError):
+            return model, float(percent.rstrip("%"))
+    return str(text), None
+
+
 def parse_ramp(text: str) -> list[float]:
     """`5,25,50,100` as shares in percent: increasing, each in (0, 100]."""
     try:
@@ -97,7 +113,8 @@ class CanaryRules:
     max_error_rate_increase: float = 0.02  # canary error rate (4xx/5xx) minus the primary's
     max_p95_ratio: float = 1.5             # canary p95 latency / primary p95 latency ...
     p95_slack_ms: float = 25.0             # ... and only a difference of more than this counts
-    max_psi: float | None = 0.25           # PSI of the canary's predictions against the primary's
+    max_psi: float | None = 0.25           # PSI of the canary's predictions against the primary's ...
+    psi_significance: float | None = 0.01  # ... counts when a chi-square test finds it significant (null: always)
     max_mean_shift: float | None = None    # |mean difference| of predictions, in primary std units
     check_every: float = 5.0               # seconds between checks within a step
     step: float | None = None              # the step when --step is not given (seconds)
@@ -125,7 +142,7 @@ def parse_canary_rules(section: object, source: str = "checks.yaml") -> CanaryRu
         elif key == "ramp":
             values[key] = None if value is None else tuple(parse_ramp(
                 ",".join(map(str, value)) if isinstance(value, list) else str(value)))
-        elif value is None and key in ("max_psi", "max_mean_shift"):
+        elif value is None and key in ("max_psi", "max_mean_shift", "psi_significance"):
             values[key] = None
         elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise RolloutError(f"{where} must be a number of at least 0, not {value!r}")
@@ -133,6 +150,9 @@ def parse_canary_rules(section: object, source: str = "checks.yaml") -> CanaryRu
             values[key] = int(value) if key == "min_requests" else float(value)
     if values.get("min_requests", 1) < 1:
         raise RolloutError(f"{source}: canary.min_requests must be at least 1")
+    if not 0 < (values.get("psi_significance") or 0.5) < 1:
+        raise RolloutError(f"{source}: canary.psi_significance must be a level between 0 and 1, such as 0.01",
+                           hint="or null to judge the PSI alone")
     return CanaryRules(**values)
 
 
@@ -199,9 +219,9 @@ def _predictions(samples: list[Sample]) -> list[float]:
     return out
 
 
-def psi(expected: list[float], actual: list[float], bins: int = 10) -> float:
-    """Population stability index of `actual` against `expected` (few distinct values: one bin each,
-    else deciles of `expected`); empty bins count half an observation, so that it stays finite."""
+def _histograms(expected: list[float], actual: list[float], bins: int = 10) -> tuple[list[int], list[int]]:
+    """Counts of both in the same bins: one bin per value when there are few distinct values (a
+    classifier's labels), else the deciles of `expected`."""
     values = sorted(set(expected) | set(actual))
     if len(values) <= bins:
         def index(x: float) -> int:
@@ -214,14 +234,38 @@ def psi(expected: list[float], actual: list[float], bins: int = 10) -> float:
         def index(x: float) -> int:
             return sum(x > e for e in edges)
         n = len(edges) + 1
-    e_counts, a_counts = [0.5] * n, [0.5] * n
+    e_counts, a_counts = [0] * n, [0] * n
     for x in expected:
         e_counts[index(x)] += 1
     for x in actual:
         a_counts[index(x)] += 1
+    return e_counts, a_counts
+
+
+def psi(expected: list[float], actual: list[float], bins: int = 10) -> float:
+    """Population stability index of `actual` against `expected` (bins: `_histograms`); empty bins
+    count half an observation, so that it stays finite."""
+    e_counts, a_counts = ([c + 0.5 for c in h] for h in _histograms(expected, actual, bins))
     e_total, a_total = sum(e_counts), sum(a_counts)
     return sum((a / a_total - e / e_total) * math.log((a / a_total) / (e / e_total))
                for e, a in zip(e_counts, a_counts))
+
+
+def same_distribution_p(expected: list[float], actual: list[float], bins: int = 10) -> float:
+    """The p-value of a chi-square test that both come from one distribution, on the PSI's bins.
+
+    A PSI threshold alone is not a test: over the 8 to 20 replies a canary is judged on, two samples
+    of the same distribution often show a PSI above 0.25 (0.85 was seen between two healthy models'
+    0/1 predictions over 8 replies, and the healthy canary was rolled back). The breach therefore
+    also needs the difference to be unlikely under sampling noise, as Kayenta's and Flagger's
+    canary analysis judge by a statistical test rather than by a bare threshold."""
+    from scipy.stats import chi2_contingency
+
+    e_counts, a_counts = _histograms(expected, actual, bins)
+    table = [[e, a] for e, a in zip(e_counts, a_counts) if e + a]
+    if len(table) < 2:
+        return 1.0  # one value in both: nothing differs
+    return float(chi2_contingency(list(zip(*table))).pvalue)
 
 
 def _p95(samples: list[Sample]) -> float:
@@ -253,7 +297,13 @@ def judge(rules: CanaryRules, canary: list[Sample], primary: list[Sample]) -> Ve
         value = psi(p_pred, c_pred)
         m["prediction_psi"] = value
         if rules.max_psi is not None and value > rules.max_psi:
-            breaches.append(f"prediction PSI {value:.3f} > {rules.max_psi:g}")
+            if rules.psi_significance is None:
+                breaches.append(f"prediction PSI {value:.3f} > {rules.max_psi:g}")
+            else:
+                p = m["prediction_psi_p"] = same_distribution_p(p_pred, c_pred)
+                if p < rules.psi_significance:
+                    breaches.append(f"prediction PSI {value:.3f} > {rules.max_psi:g} (chi-square p {p:.2g} "
+                                    f"< {rules.psi_significance:g})")
         mean_p = sum(p_pred) / len(p_pred)
         std_p = math.sqrt(sum((x - mean_p) ** 2 for x in p_pred) / len(p_pred))
         shift = abs(sum(c_pred) / len(c_pred) - mean_p) / (std_p or 1.0)
@@ -277,27 +327,26 @@ async def _cancel(task: asyncio.Task | None) -> bool:
     return True
 
 
+async def retire(slot: Any, progress: Callable[[str], None]) -> None:
+    """Drop a swapped-out model once the requests already inside it are done (or after _DROP_WAIT)."""
+    deadline = time.monotonic() + _DROP_WAIT
+    while slot.inflight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    progress(f"dropped {slot.label}" + (f" ({slot.inflight} request(s) still inside it)" if slot.inflight else ""))
+    slot.model = None
+
+
 class CanaryRecorder:
     """One parent run per canary, one nested run per decision; failures warn once, never stop serving."""
 
     def __init__(self, root: Path, uri: str, name: str, warn: Callable[[str], None]) -> None:
-        self.root, self.uri, self.name, self._warn = root, uri, name, warn
+        from workbench.provenance.tracking import BestEffortTracking
+
+        self.root, self.uri, self.name = root, uri, name
         self.parent: str | None = None
         self.experiment_id: str | None = None
         self._step = 0
-        self._warned = False
-
-    def _call(self, doing: str, fn: Callable[[Any], Any]) -> Any:
-        from workbench.provenance.tracking import TrackingError, mlflow_client, mlflow_session, translate_errors
-
-        try:
-            with mlflow_session(), translate_errors(self.uri, doing):
-                return fn(mlflow_client(self.uri))
-        except TrackingError as exc:
-            if not self._warned:
-                self._warn(f"warning: MLflow: {exc}")
-                self._warned = True
-        return None
+        self._call = BestEffortTracking(uri, warn).call
 
     def start(self, params: dict[str, Any], tags: dict[str, str]) -> None:
         from workbench.provenance.tracking import artifact_location_for, experiment_for, log_batch
@@ -364,14 +413,15 @@ class CanaryController:
     """Walks the canary's share up the ramp while `judge` finds it healthy (see the module doc)."""
 
     def __init__(self, app: Any, ramp: list[float], step: float, rules: CanaryRules,
-                 recorder: CanaryRecorder | None, progress: Callable[[str], None]) -> None:
+                 recorder: CanaryRecorder | None, progress: Callable[[str], None],
+                 promote: Callable[[], tuple[bool, str]] | None = None) -> None:
         self.app, self.ramp, self.step, self.rules = app, list(ramp), step, rules
-        self.recorder, self.progress = recorder, progress
+        self.recorder, self.progress, self.promote = recorder, progress, promote
         self.canary: deque[Sample] = deque(maxlen=_CANARY_WINDOW)
         self.primary: deque[Sample] = deque(maxlen=_PRIMARY_WINDOW)
         self.index = 0
         self.warming = WARMUP_REQUESTS
-        self.state = "starting"   # ramping, complete, rolled back, stopped
+        self.state = "starting"   # ramping, complete, promoted, rolled back, stopped
         self.decisions: list[dict] = []
         self._task: asyncio.Task | None = None
         app.observers.append(self.observe)
@@ -421,16 +471,36 @@ class CanaryController:
                 began = time.monotonic()  # another step at this share, the replies so far still count
                 continue
             if self.index == len(self.ramp) - 1:
-                await self._decide("complete", self.share, "healthy through the last step: promote it with "
-                                   "`workbench promote`", verdict.measures)
+                await self._decide("complete", self.share, "healthy through the last step" + (
+                    "" if self.promote else ": promote it with `workbench promote`"), verdict.measures)
                 self.state = "complete"
-                await self._finish("complete", "healthy at every step")
+                if self.promote is None or not await self._promote():
+                    await self._finish("complete", "healthy at every step")
                 return
             self.index += 1
             await self._decide("widen", self.ramp[self.index], "healthy: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in verdict.measures.items()), verdict.measures)
             self.canary.clear()
             began = time.monotonic()
+
+    async def _promote(self) -> bool:
+        """`--promote`: move the alias (the registry's gate decides), then serve the challenger as
+        the primary; True when it was promoted (the canary is then finished)."""
+        loop = asyncio.get_running_loop()
+        try:
+            moved, why = await loop.run_in_executor(None, self.promote)
+        except Exception as exc:  # noqa: BLE001 - the registry failing must not stop serving
+            moved, why = False, f"{type(exc).__name__}: {exc}"
+        if not moved:
+            await self._decide("not promoted", self.share, why, {})
+            return False
+        old, new = self.app.primary, self.app.second
+        self.app.primary = new  # the challenger's loaded model answers as the primary from now on
+        await self._decide("promote", 0.0, why, {})
+        self.state = "promoted"
+        await self._finish("promoted", why)
+        await retire(old, self.progress)
+        return True
 
     async def _finish(self, outcome: str, reason: str) -> None:
         if self.recorder is not None:
@@ -538,11 +608,7 @@ class AliasWatcher:
                               "at": time.time()})
         if self.on_switch is not None:
             await loop.run_in_executor(None, self.on_switch, old.label, label, "switched")
-        deadline = time.monotonic() + _DROP_WAIT
-        while old.inflight and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        self.progress(f"dropped {old.label}" + (f" ({old.inflight} request(s) still inside it)" if old.inflight else ""))
-        old.model = None
+        await retire(old, self.progress)
         return True
 
     def start(self) -> None:
@@ -560,7 +626,8 @@ def attach(app: Any, *, root: Path, uri: str, name: str, primary: Any, second: A
            follow_every: float | None, ramp: list[float] | None, step: float | None,
            rules: CanaryRules | None, track: bool, progress: Callable[[str], None],
            on_switch: Callable[[str, str, str], None] | None = None,
-           serving_run_id: str | None = None) -> list[str]:
+           serving_run_id: str | None = None,
+           promote: Callable[[], tuple[bool, str]] | None = None) -> list[str]:
     """Hook the watcher and/or the canary controller into `app`; the lines to print about them."""
     import mlflow
 
@@ -573,12 +640,16 @@ def attach(app: Any, *, root: Path, uri: str, name: str, primary: Any, second: A
     if ramp is not None:
         rules = rules or CanaryRules()
         recorder = CanaryRecorder(root, uri, name, progress) if track else None
-        controller = CanaryController(app, ramp, step, rules, recorder, progress)
+        controller = CanaryController(app, ramp, step, rules, recorder, progress, promote)
         lines.append(f"  canary: {second.label} ramps {', '.join(f'{s:g}%' for s in ramp)}, {step:g}s a step, "
                      f"while it stays within the canary rules; a breach sends it back to 0%")
+        if promote is not None:
+            lines.append(f"  healthy through the last step, it becomes {primary.name}@{primary.alias} "
+                         "(if the promotion gate of checks.yaml lets it) and serves every request")
         if recorder is not None:
             params = {"primary": primary.label, "canary": second.label, "ramp": ",".join(f"{s:g}" for s in ramp),
-                      "step_seconds": f"{step:g}", **{f"rule.{k}": v for k, v in asdict(rules).items()
+                      "step_seconds": f"{step:g}", "promote": str(promote is not None),
+                      **{f"rule.{k}": v for k, v in asdict(rules).items()
                                                       if k not in ("step", "ramp")}}
             tags = {"workbench.serving.run_id": serving_run_id} if serving_run_id else {}
 

@@ -67,6 +67,7 @@ class ServeOptions:
     canary: str | None = None        # "MODEL:PERCENT", or "MODEL" with ramp
     ramp: str | None = None          # "5,25,50,100": the canary widens step by step (rollout.py)
     step: str | None = None          # "10m": how long each step of the ramp lasts
+    promote: bool = False            # with ramp: a canary healthy to the end takes the primary's alias
     follow_every: float | None = 10.0  # NAME@ALIAS: poll the alias this often and switch (None: pinned)
     ab: str | None = None            # "MODEL:PERCENT": A/B test, arm B answers PERCENT % (ab.py)
     seed: int = 0
@@ -78,11 +79,9 @@ class ServeOptions:
 
 def parse_canary(text: str) -> tuple[str, float]:
     """`MODEL:PERCENT` (`churn/4:10`, `models:/churn@challenger:25`) as (model, percent)."""
-    model, sep, percent = text.rpartition(":")
-    value = None
-    if sep and model:
-        with contextlib.suppress(ValueError):
-            value = float(percent.rstrip("%"))
+    from workbench.deploy.serving.rollout import split_share
+
+    model, value = split_share(text)
     if value is None or not 0 < value <= 100:
         raise ServeError(f"--canary {text}: expected MODEL:PERCENT with 0 < PERCENT <= 100",
                          hint="e.g. --canary churn@challenger:10 sends about 10% of requests to it")
@@ -95,13 +94,12 @@ def _canary_spec(opts: ServeOptions) -> tuple[str, float]:
         if opts.step:
             raise ServeError("--step needs --ramp", hint="e.g. --canary churn@challenger --ramp 5,25,50,100 --step 10m")
         return parse_canary(opts.canary)
-    from workbench.deploy.serving.rollout import parse_ramp
+    from workbench.deploy.serving.rollout import parse_ramp, split_share
 
-    model, sep, percent = opts.canary.rpartition(":")
-    with contextlib.suppress(ValueError):
-        if sep and model and float(percent.rstrip("%")) >= 0:
-            raise ServeError(f"--canary {opts.canary} with --ramp: give the model only",
-                             hint=f"--canary {model} --ramp {opts.ramp} (the ramp sets the share)")
+    model, share = split_share(opts.canary)
+    if share is not None:
+        raise ServeError(f"--canary {opts.canary} with --ramp: give the model only",
+                         hint=f"--canary {model} --ramp {opts.ramp} (the ramp sets the share)")
     return opts.canary, parse_ramp(opts.ramp)[0]
 
 
@@ -151,23 +149,13 @@ class ServingRun:
 
     def __init__(self, root: Path, uri: str, name: str, session: str,
                  warn: Callable[[str], None]) -> None:
-        self.root, self.uri, self.name, self.session, self._warn = Path(root), uri, name, session, warn
+        from workbench.provenance.tracking import BestEffortTracking
+
+        self.root, self.uri, self.name, self.session = Path(root), uri, name, session
         self.run_id: str | None = None
         self.experiment = "workbench/" + EXPERIMENT.format(name=name)
         self._step = 0
-        self._warned = False
-
-    def _call(self, doing: str, fn: Callable[[Any], Any]) -> Any:
-        from workbench.provenance.tracking import TrackingError, mlflow_client, mlflow_session, translate_errors
-
-        try:
-            with mlflow_session(), translate_errors(self.uri, doing):
-                return fn(mlflow_client(self.uri))
-        except TrackingError as exc:
-            if not self._warned:  # one warning, not one per report
-                self._warn(f"warning: MLflow: {exc}")
-                self._warned = True
-        return None
+        self._call = BestEffortTracking(uri, warn).call
 
     def start(self, params: dict[str, Any], tags: dict[str, str]) -> str | None:
         from workbench.provenance.tracking import artifact_location_for, experiment_for, log_batch
@@ -334,6 +322,8 @@ def serve(opts: ServeOptions, progress: Callable[[str], None] | None = None,
     if second is not None and second.label == primary.label:
         raise ServeError(f"--{mode} names the model being served ({primary.label})",
                          hint=f"give a different version or alias as the {mode} model")
+    if opts.promote:
+        _check_promote(opts, primary, second)  # before anything is loaded
     sock = bind(opts.host, opts.port)
     try:
         loaded = {}
@@ -462,7 +452,39 @@ def _rollout(app: Any, opts: ServeOptions, root: Path, uri: str, name: str, prim
     return rollout.attach(app, root=root, uri=uri, name=name, primary=primary, second=second,
                           follow_every=opts.follow_every, ramp=ramp, step=step, rules=rules,
                           track=tracking, progress=progress, on_switch=on_switch,
-                          serving_run_id=run.run_id if tracking else None)
+                          serving_run_id=run.run_id if tracking else None,
+                          promote=_promoter(root, primary, second) if opts.promote else None)
+
+
+def _check_promote(opts: ServeOptions, primary: Any, second: Any) -> None:
+    """`--promote` needs an alias to move and a registered version to move it to."""
+    if not opts.ramp:
+        raise ServeError("--promote needs a canary with --ramp",
+                         hint="e.g. --canary churn@challenger --ramp 5,25,50,100 --step 10m --promote")
+    if not primary.alias:
+        raise ServeError(f"--promote moves the alias of the model being served, and {opts.model} names none",
+                         hint=f"serve it by alias, e.g. workbench serve {primary.name}@champion ... --promote")
+    if second.version is None or second.name != primary.name:
+        raise ServeError(f"--promote: the canary {second.label} is not a registered version of {primary.name}",
+                         hint=f"give the canary as {primary.name}/VERSION or {primary.name}@ALIAS")
+
+
+def _promoter(root: Path, primary: Any, second: Any) -> Callable[[], tuple[bool, str]]:
+    """`--promote`: the call that moves the primary's alias to the canary's version, with the gate
+    `workbench promote` applies; it returns (moved, why) and never raises for a refusal."""
+
+    def promote() -> tuple[bool, str]:
+        from workbench.deploy.registry import promote as move_alias
+
+        result = move_alias(primary.name, primary.alias, root, version=second.version)
+        where = f"{primary.name}@{primary.alias}"
+        if result.moved:
+            return True, f"{second.label} is {where} now (was {primary.name}/{result.previous}) and answers every request"
+        failures = "; ".join(f"{row.metric}: {row.why}" for row in (result.gate.failures if result.gate else []))
+        return False, (f"the promotion gate refused {second.label} as {where}: {failures}" if failures
+                       else "; ".join(result.notes) or f"{where} did not move")
+
+    return promote
 
 
 def _summary(snapshot: dict[str, float], primary: str, second: str | None, written: int, log_path: Path) -> str:

@@ -11,7 +11,7 @@ line on stdout, the typed events of workbench.core.events (`Event.to_dict()`); e
     task_failed   -> failed         (at the end: pending -> up to date, or cancelled)
 
 A verify job's verify_row and verify_finished events make `job.verify`: {"ok", "summary", "rows":
-[{"task", "name", "verdict", "detail"}]} (None until the verdict came). Nothing parses text: a line
+[{"task", "name", "verdict", "detail", "compared"}]} (None until the verdict came). Nothing parses text: a line
 that is not JSON is kept in stdout and otherwise ignored.
 
 Nothing here blocks the server's event loop: the process is an asyncio subprocess and its pipes are
@@ -136,7 +136,7 @@ class Job:
         elif kind == "message" and data.get("level") == "error":
             self._failure = data.get("text") or self._failure
         elif kind == "verify_row":
-            self._rows.append({k: data.get(k) for k in ("task", "name", "verdict", "detail")})
+            self._rows.append({k: data.get(k) for k in ("task", "name", "verdict", "detail", "compared")})
         elif kind == "verify_finished":
             self.verify = {"ok": bool(data.get("ok")), "summary": data.get("summary") or "",
                            "rows": list(self._rows)}

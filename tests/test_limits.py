@@ -62,6 +62,24 @@ def test_usage_cost_and_cpus_in_the_record_and_runs(tmp_path):
                                                                        "big": big["cpu_seconds"]}
 
 
+def test_limited_tasks_run_no_more_at_once_than_jobs(tmp_path):
+    """A limited task has a process of its own, outside the runner's pool of --jobs processes: the
+    scheduler started every ready one at once (4 independent `memory:` tasks under --jobs 2 ran 4
+    at a time). Each task here leaves a file while it runs and counts the files it sees."""
+    running = tmp_path / "running"
+    running.mkdir()
+    body = ("import os, time\nmine = os.path.join({dir!r}, {name!r})\nopen(mine, 'w').close()\n"
+            "seen = []\nfor _ in range(15):\n    seen.append(len(os.listdir({dir!r})))\n    time.sleep(0.1)\n"
+            "os.remove(mine)\n{name} = max(seen)")
+    write_notebook(tmp_path / "nb.ipynb", [
+        (body.format(dir=str(running), name=f"t{i}"), [f"task:t{i}", "memory:1G"]) for i in range(4)])
+    workbench("run", "nb.ipynb", "--no-version", "--jobs", "2", cwd=tmp_path, check=True)
+    products = tmp_path / "pipelines" / "nb" / "products"
+    most = {f"t{i}": load(products / f"t{i}" / f"t{i}") for i in range(4)}
+    assert max(most.values()) <= 2, most  # never more than --jobs at once ...
+    assert max(most.values()) == 2, most  # ... and two at once: the limit is a cap, not a serialisation
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_task_over_its_memory_limit_is_stopped_and_named(tmp_path, jobs):
     write_notebook(tmp_path / "nb.ipynb", [

@@ -278,6 +278,22 @@ def test_export_writes_the_pipeline(server):
     assert (server.root / "pipelines" / "other" / "pipeline.yaml").is_file()
 
 
+def test_a_second_notebook_of_the_same_name_gets_its_own_pipeline_and_runs(server):
+    """The panel listed the runs of pipelines/<notebook name>/ for every notebook of that name:
+    with notebooks/churn.ipynb exported there, sales/churn.ipynb's panel showed churn's runs."""
+    assert server.post("/export", {"path": "notebooks/churn.ipynb"}).status_code == 200
+    (server.root / "sales").mkdir(exist_ok=True)
+    shutil.copy(server.root / "notebooks" / "churn.ipynb", server.root / "sales" / "churn.ipynb")
+    first = server.get("/plan", params={"path": "notebooks/churn.ipynb"}).json()
+    second = server.get("/plan", params={"path": "sales/churn.ipynb"}).json()
+    assert first["pipeline"] == {"name": "churn", "directory": "pipelines/churn"}
+    assert second["pipeline"] == {"name": "sales_churn", "directory": "pipelines/sales_churn"}
+    assert first["plan"]["name"] == second["plan"]["name"] == "churn"  # the plan itself is the notebook's
+    r = server.post("/export", {"path": "sales/churn.ipynb"})
+    assert r.status_code == 200 and r.json()["directory"] == second["pipeline"]["directory"], r.text
+    assert server.get("/runs", params={"pipeline": "sales_churn"}).json()["runs"] == []
+
+
 # ---------------------------------------------------------------- jobs
 
 

@@ -163,7 +163,7 @@ def test_the_panel_shows_churns_graph_from_the_wheel_install(wheel_lab, tmp_path
             session.notebook().locator(".jp-Cell").first.wait_for(state="visible", timeout=90_000)
             page.locator('.jp-SideBar .lm-TabBar-tab[data-id="workbench-panel"]').wait_for(
                 state="attached", timeout=90_000)
-            session.run_command("Open Workbench Panel")
+            session.open_panel()
             for task in CHURN_TASKS:
                 session.panel.locator(f'.jp-Workbench-node[data-task="{task}"]').wait_for(timeout=30_000)
             assert session.panel.locator(".jp-Workbench-node").count() == len(CHURN_TASKS)

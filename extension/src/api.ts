@@ -9,6 +9,13 @@ import type { IVerifyResult, JobEvent } from './events';
 import type { IPlanError } from './logic';
 import type { IPlan } from './plan_types';
 
+/** Where a notebook's pipeline goes: its folder's name (the pipeline's, its runs') and path. */
+export interface IPipelineFolder {
+  name: string;
+  /** Relative to the Jupyter root. */
+  directory: string;
+}
+
 /** A non-2xx answer: its status and, when the server sent one, the structured error. */
 export class WorkbenchAPIError extends Error {
   constructor(
@@ -101,7 +108,9 @@ export interface IRuns {
 }
 
 export const api = {
-  plan(path: string, content: unknown): Promise<{ plan: IPlan }> {
+  /** The plan, and the pipeline folder it exports to and records its runs under (its own when
+   * another notebook of the same name already has pipelines/<name>/). */
+  plan(path: string, content: unknown): Promise<{ plan: IPlan; pipeline: IPipelineFolder }> {
     return post('plan', { path, content });
   },
   export(path: string, force: boolean): Promise<IExportResult> {

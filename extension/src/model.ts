@@ -10,7 +10,7 @@ import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { api, IJob, IRuns, JobAction, WorkbenchAPIError } from './api';
+import { api, IJob, IPipelineFolder, IRuns, JobAction, WorkbenchAPIError } from './api';
 import {
   checkExpression,
   ICheckResult,
@@ -54,6 +54,8 @@ export interface INotebookState {
   exportError: string | null;
   exportConflict: boolean;
   directory: string | null;
+  /** The pipeline folder the server says this notebook exports to (with the plan). */
+  pipeline: IPipelineFolder | null;
   job: IJobState | null;
   /** Product sizes from the last finished run: task -> variable -> bytes. */
   sizes: { [task: string]: { [variable: string]: number } };
@@ -77,6 +79,7 @@ function newState(): INotebookState {
     exportError: null,
     exportConflict: false,
     directory: null,
+    pipeline: null,
     job: null,
     sizes: {},
     runs: null,
@@ -250,11 +253,12 @@ export class WorkbenchModel {
     state.planning = true;
     this._changed();
     try {
-      const { plan } = await api.plan(panel.context.path, notebookContent(panel));
+      const { plan, pipeline } = await api.plan(panel.context.path, notebookContent(panel));
       if (seq !== state.seq) {
         return;
       }
       state.plan = plan;
+      state.pipeline = pipeline ?? null;
       state.error = null;
     } catch (error) {
       if (seq !== state.seq) {
@@ -274,7 +278,8 @@ export class WorkbenchModel {
   async loadRuns(): Promise<void> {
     const panel = this._current;
     const state = this.state;
-    const name = state?.plan?.name;
+    // the runs of this notebook's pipeline folder, not those of another notebook of the same name
+    const name = state?.pipeline?.name ?? state?.plan?.name;
     if (!panel || !state || !name) {
       return;
     }
@@ -458,7 +463,7 @@ export class WorkbenchModel {
     if (!state?.plan) {
       return null;
     }
-    return state.directory ?? joinPath('pipelines', state.plan.name);
+    return state.directory ?? state.pipeline?.directory ?? joinPath('pipelines', state.plan.name);
   }
 
   private _current: NotebookPanel | null = null;

@@ -174,6 +174,18 @@ class Session:
     def panel(self):
         return self.page.locator("#workbench-panel")
 
+    def open_panel(self) -> None:
+        """The panel showing, by its command (what a user types in the palette). On a loaded machine
+        the palette's Enter was once lost while JupyterLab was still restoring its layout, and the
+        panel stayed hidden (its graph "resolved to hidden" for 30 s, in test_wheel): then its
+        sidebar tab is clicked, as a user would."""
+        self.run_command("Open Workbench Panel")
+        try:
+            self.panel.wait_for(state="visible", timeout=15_000)
+        except Exception:  # noqa: BLE001 - the other way a user opens it; its own wait reports
+            self.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="workbench-panel"]').click()
+            self.panel.wait_for(state="visible", timeout=30_000)
+
     def notebook(self):
         """The notebook in the main area that is showing."""
         return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
@@ -264,9 +276,8 @@ def test_panel_shows_the_churn_graph(session: Session):
     # the extension has activated once its sidebar tab exists
     session.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="workbench-panel"]').wait_for(
         state="attached", timeout=LOAD_MS)
-    session.run_command("Open Workbench Panel")
+    session.open_panel()
     panel = session.panel
-    panel.wait_for(state="visible")
     for task in CHURN_TASKS:
         panel.locator(f'.jp-Workbench-node[data-task="{task}"]').wait_for(timeout=PLAN_MS)
     assert panel.locator(".jp-Workbench-node").count() == len(CHURN_TASKS)

@@ -257,6 +257,10 @@ def _build(pipeline: Path, plan: Plan, params: dict, *, force: bool = False, job
                     done[name] = TaskResult(name, "skipped", made_by=recorded[name].get("run"))
                     emit(TaskSkipped(name))
                     continue
+                if len(running) >= jobs > 1:
+                    # --jobs is the number of tasks at once: a limited task runs in a process of its
+                    # own (limited.py), outside the runner's pool, which alone would not cap it
+                    continue
                 env = placement.claim(name)
                 if env is None:  # its GPUs are all taken: it starts when a GPU task ends
                     continue

@@ -207,9 +207,15 @@ class PlanHandler(BaseHandler):
         if outcome.error is not None:
             self.fail(400, outcome.error)
             return
+        # the pipeline this notebook exports to and records its runs under: pipelines/<name>/, or
+        # a folder of its own when another notebook of the same name has that one. Not cached with
+        # the plan: it changes when a notebook of the same name is exported.
+        folder = await self.in_thread(_default_pipeline, self.root, shown)
+        reply = json.loads(outcome.body)
+        reply["pipeline"] = {"name": folder.name, "directory": folder.relative_to(self.root).as_posix()}
         self.set_status(200)
         self.set_header("Content-Type", "application/json")
-        self.finish(outcome.body)
+        self.finish(json.dumps(reply))
 
 
 class ExportHandler(BaseHandler):

@@ -660,7 +660,7 @@ def attach(app: Any, *, root: Path, uri: str, name: str, primary: Any, second: A
 
     def describe() -> dict:
         out = {"mlflow": mlflow.__version__, "model": app.primary.label, "mode": app.mode}
-        if app.second is not None:
+        if app.second is not None and app.second is not app.primary:  # promoted (--promote): one model
             out["second"] = app.second.label
         if watcher is not None:
             out.update(watcher.describe())

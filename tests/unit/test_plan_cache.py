@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from helpers import notebook_dict
 
-from workbench.lab.server.plans import Outcome, PlanCache, plan_outcome
+from workbench.lab.server.plans import Outcome, PlanCache, plan_outcome, with_members
 
 
 def test_concurrent_requests_for_the_same_content_compute_once():
@@ -70,3 +70,14 @@ def test_plan_outcome_is_a_body_or_the_error_of_the_notebook():
     bad = json.dumps(notebook_dict([("y = missing", "task:a")])).encode()
     error = plan_outcome(bad, "b.ipynb").error
     assert "missing" in error["message"] and error["location"]["cell"] == 0
+
+
+def test_members_join_a_cached_reply_without_parsing_it():
+    import json
+
+    body = json.dumps({"plan": {"order": ["a"], "note": "a } in a string"}})
+    joined = with_members(body, {"pipeline": {"name": "sales_churn"}})
+    assert json.loads(joined) == {"plan": {"order": ["a"], "note": "a } in a string"},
+                                  "pipeline": {"name": "sales_churn"}}
+    assert json.loads(with_members("{}", {"x": 1})) == {"x": 1}
+    assert with_members(body, {}) is body

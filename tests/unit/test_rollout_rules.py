@@ -68,8 +68,9 @@ def test_a_psi_over_the_limit_breaches_only_when_it_is_not_sampling_noise():
     breach = judge(rules, flipped, primary).breaches
     assert len(breach) == 1 and breach[0].startswith("prediction PSI") and "chi-square p" in breach[0]
     assert same_distribution_p([0.0] * 50, [0.0] * 10) == 1.0  # one value in both: nothing differs
-    with pytest.raises(RolloutError, match="psi_significance"):
-        parse_canary_rules({"psi_significance": 5})
+    for level in (5, 1, 0):  # 0 would let no PSI breach at all
+        with pytest.raises(RolloutError, match="psi_significance"):
+            parse_canary_rules({"psi_significance": level})
     assert parse_canary_rules({"psi_significance": None}).psi_significance is None
 
 

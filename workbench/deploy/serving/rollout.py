@@ -150,7 +150,8 @@ def parse_canary_rules(section: object, source: str = "checks.yaml") -> CanaryRu
             values[key] = int(value) if key == "min_requests" else float(value)
     if values.get("min_requests", 1) < 1:
         raise RolloutError(f"{source}: canary.min_requests must be at least 1")
-    if not 0 < (values.get("psi_significance") or 0.5) < 1:
+    level = values.get("psi_significance")
+    if level is not None and not 0 < level < 1:
         raise RolloutError(f"{source}: canary.psi_significance must be a level between 0 and 1, such as 0.01",
                            hint="or null to judge the PSI alone")
     return CanaryRules(**values)
@@ -327,7 +328,7 @@ async def _cancel(task: asyncio.Task | None) -> bool:
     return True
 
 
-async def retire(slot: Any, progress: Callable[[str], None]) -> None:
+async def _retire(slot: Any, progress: Callable[[str], None]) -> None:
     """Drop a swapped-out model once the requests already inside it are done (or after _DROP_WAIT)."""
     deadline = time.monotonic() + _DROP_WAIT
     while slot.inflight and time.monotonic() < deadline:
@@ -499,7 +500,7 @@ class CanaryController:
         await self._decide("promote", 0.0, why, {})
         self.state = "promoted"
         await self._finish("promoted", why)
-        await retire(old, self.progress)
+        await _retire(old, self.progress)
         return True
 
     async def _finish(self, outcome: str, reason: str) -> None:
@@ -608,7 +609,7 @@ class AliasWatcher:
                               "at": time.time()})
         if self.on_switch is not None:
             await loop.run_in_executor(None, self.on_switch, old.label, label, "switched")
-        await retire(old, self.progress)
+        await _retire(old, self.progress)
         return True
 
     def start(self) -> None:

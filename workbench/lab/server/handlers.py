@@ -39,7 +39,7 @@ from tornado.ioloop import IOLoop
 
 from workbench.core.errors import WorkbenchError
 from workbench.lab.server.jobs import JobManager
-from workbench.lab.server.plans import PlanCache, PlanWorkers
+from workbench.lab.server.plans import PlanCache, PlanWorkers, with_members
 
 ACTIONS = ("run", "verify", "package")  # package: the model of the latest run (workbench package)
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -211,11 +211,10 @@ class PlanHandler(BaseHandler):
         # a folder of its own when another notebook of the same name has that one. Not cached with
         # the plan: it changes when a notebook of the same name is exported.
         folder = await self.in_thread(_default_pipeline, self.root, shown)
-        reply = json.loads(outcome.body)
-        reply["pipeline"] = {"name": folder.name, "directory": folder.relative_to(self.root).as_posix()}
+        pipeline = {"name": folder.name, "directory": folder.relative_to(self.root).as_posix()}
         self.set_status(200)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(reply))
+        self.finish(with_members(outcome.body, {"pipeline": pipeline}))
 
 
 class ExportHandler(BaseHandler):
